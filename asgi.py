@@ -1,0 +1,3 @@
+from tandem.quart_app import create_app
+
+app = create_app()

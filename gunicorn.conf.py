@@ -1,0 +1,73 @@
+"""gunicorn settings for the WSGI door: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Threads (gthread), because a Flask view spends its time waiting on the core's
+loop thread and the database. Every value can be overridden on the command
+line (``-b HOST:PORT``, ``-w N``) or through TANDEM_* variables.
+"""
+
+import multiprocessing
+import os
+
+bind = [os.environ.get("TANDEM_BIND", "127.0.0.1:8000")]
+worker_class = "gthread"
+workers = int(os.environ.get("TANDEM_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("TANDEM_THREADS", "8"))
+# gthread keeps idle keep-alive connections in its poller, not in a thread.
+keepalive = 5
+timeout = 60
+graceful_timeout = 30
+
+# gunicorn's control socket defaults to one path per user; several gunicorns
+# on one host (split plane, tests) would fight over it.
+control_socket_disable = True
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("TANDEM_LOG_LEVEL", "info").lower()
+# One JSON object per line. %(U)s is the path without its query string,
+# which may carry ?auth= credentials; those must never reach a log.
+access_log_format = (
+    '{"logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
+    '"status": %(s)s, "bytes": %(B)s, "duration_us": %(D)s, '
+    '"request_id": "%({x-request-id}o)s", "user_agent": "%(a)s"}'
+)
+
+# Server messages as JSON lines too, through Tandem's formatter.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "tandem.core.logs.JsonFormatter"},
+        "line": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "server": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "root": {"handlers": ["server"], "level": "WARNING"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def post_fork(server, worker):
+    # Nothing loop-bound exists before fork: the Flask app builds its loop thread,
+    # engine and pool on first use in each worker (tandem.bridge.CorePortal).
+    worker.log.debug("worker %s forked; the core portal starts on first request", worker.pid)
+
+
+def worker_exit(server, worker):
+    # Finish pending writes and close the pool before the worker goes.
+    portal = getattr(worker.wsgi, "extensions", {}).get("tandem")
+    if portal is not None:
+        portal.close()

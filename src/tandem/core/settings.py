@@ -1,0 +1,68 @@
+"""Settings, read from ``TANDEM_*`` environment variables and ``.env``.
+
+Build one :class:`Settings` at start-up and pass it into ``create_app``;
+nothing in Tandem builds settings at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tandem.core.durations import parse_duration
+
+Environment = Literal["development", "testing", "production"]
+DefaultAccess = Literal["read-write", "read-only", "write-only", "deny-all"]
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105  (refused in production)
+
+
+def _seconds(value: object) -> object:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Seconds = Annotated[int, BeforeValidator(_seconds), Field(ge=0)]
+
+
+class Settings(BaseSettings):
+    """Every knob of a Tandem process. The README's configuration table lists them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TANDEM_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = "development"
+    database_url: str = "sqlite+aiosqlite:///tandem.db"
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    default_access: DefaultAccess | None = None
+    base_url: str | None = None
+
+    cache_duration: Seconds = parse_duration("12h")
+    keepalive_interval: Seconds = parse_duration("30s")
+    max_body: int = Field(default=4096, ge=1)
+    log_level: str = "INFO"
+
+    db_pool_size: int = Field(default=10, ge=1)
+    sqlite_busy_timeout: Seconds = parse_duration("15s")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError("TANDEM_SECRET_KEY must be set in production")
+        if self.env == "production" and len(self.secret_key) < 16:
+            raise ValueError("TANDEM_SECRET_KEY must be at least 16 characters in production")
+        return self
+
+    @property
+    def access_default(self) -> DefaultAccess:
+        """The default access in force: explicit, or by environment."""
+        if self.default_access is not None:
+            return self.default_access
+        return "deny-all" if self.env == "production" else "read-write"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

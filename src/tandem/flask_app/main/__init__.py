@@ -1,0 +1,9 @@
+"""The web pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("main", __name__)
+
+from tandem.flask_app.main import routes  # noqa: E402, F401  (registers the views)

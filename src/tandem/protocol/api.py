@@ -1,0 +1,36 @@
+"""JSON bodies of the REST API v1 (``/api/v1/...``)."""
+
+from __future__ import annotations
+
+import orjson
+
+from tandem.core.schemas import Message, MessagePage, TopicStat
+from tandem.protocol.encode import message_dict
+
+
+def message_body(msg: Message) -> bytes:
+    return orjson.dumps(message_dict(msg))
+
+
+def page_body(page: MessagePage) -> bytes:
+    return orjson.dumps(
+        {
+            "messages": [message_dict(msg) for msg in page.messages],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+def topics_body(stats: list[TopicStat]) -> bytes:
+    return orjson.dumps(
+        {
+            "topics": [
+                {"name": stat.name, "messages": stat.messages, "last_time": stat.last_time}
+                for stat in stats
+            ]
+        }
+    )
+
+
+def health_body(*, database: str) -> bytes:
+    return orjson.dumps({"healthy": True, "database": database})

@@ -1,0 +1,61 @@
+"""The error table: core errors to HTTP statuses, and the JSON error body.
+
+Both front doors answer every error with ``{"error", "message", "code"}``
+built here, so a client sees the same error whichever door it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+import orjson
+
+from tandem.core.errors import InvalidInput, NotFound, PayloadTooLarge, TandemError, Unavailable
+
+STATUS_FOR: dict[type[TandemError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    PayloadTooLarge: 413,
+    Unavailable: 503,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> ErrorResponse:
+    """Build the JSON error for ``status``."""
+    body = {"error": HTTPStatus(status).phrase, "message": message, "code": status}
+    return ErrorResponse(status, orjson.dumps(body), headers or {})
+
+
+def from_exception(exc: TandemError) -> ErrorResponse:
+    """Translate a core error; its most specific class in :data:`STATUS_FOR` decides."""
+    status = next((STATUS_FOR[cls] for cls in type(exc).__mro__ if cls in STATUS_FOR), 500)
+    headers = {}
+    if isinstance(exc, Unavailable) and exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return error_response(status, exc.message, headers)
+
+
+def http_error(status: int, *, allow: list[str] | None = None, max_body: int) -> ErrorResponse:
+    """Translate an HTTP error raised by the framework (routing, body size) itself."""
+    if status == 404:
+        return error_response(404, "no such endpoint; see /api/v1/openapi.json")
+    if status == 405:
+        methods = ", ".join(allow or [])
+        return error_response(405, f"method not allowed here; use {methods}", {"Allow": methods})
+    if status == 413:
+        return error_response(413, f"request body too large: the limit is {max_body} bytes")
+    return error_response(status, HTTPStatus(status).description or HTTPStatus(status).phrase)
+
+
+def internal_error() -> ErrorResponse:
+    return error_response(500, "internal error; the request id identifies it in the logs")

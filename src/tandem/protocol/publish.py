@@ -1,0 +1,173 @@
+"""Parse ntfy publish requests: ``PUT/POST /<topic>``, ``GET /<topic>/publish`` and
+``POST /`` with a JSON body.
+
+Options ntfy knows but Tandem does not implement (``Markdown``, ``Icon``,
+``Actions``, ``Email``, ``Delay``, ...) are accepted and ignored, as an ntfy
+client expects; they are never an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tandem.core.errors import InvalidInput, PayloadTooLarge
+from tandem.core.schemas import NewMessage
+from tandem.protocol.headers import Options
+from tandem.protocol.topics import validate_topic
+from tandem.typing import HeaderMap, QueryMap
+
+EMPTY_MESSAGE = "triggered"
+
+PRIORITY_NAMES = {"min": 1, "low": 2, "default": 3, "high": 4, "max": 5, "urgent": 5}
+_TRUE = frozenset({"1", "yes", "true", "on"})
+_FALSE = frozenset({"0", "no", "false", "off"})
+
+MESSAGE = ("x-message", "message", "m")
+TITLE = ("x-title", "title", "ti", "t")
+PRIORITY = ("x-priority", "priority", "prio", "p")
+TAGS = ("x-tags", "tags", "tag", "ta")
+CLICK = ("x-click", "click")
+CACHE = ("x-cache", "cache")
+
+
+def parse_publish(
+    topic: str,
+    headers: HeaderMap,
+    query: QueryMap,
+    body: bytes,
+    *,
+    max_body: int,
+) -> NewMessage:
+    """Parse ``PUT/POST /<topic>`` or ``GET /<topic>/publish?message=...``.
+
+    The message is the body; when the body is empty, the ``message`` option;
+    when that is empty too, ntfy's ``"triggered"``.
+    """
+    topic = validate_topic(topic)
+    if len(body) > max_body:
+        raise PayloadTooLarge(f"message too large: the limit is {max_body} bytes")
+    options = Options(headers, query)
+    text = _decode(body).strip()
+    if not text:
+        # ntfy lets a one-line client write "\n" for a line break in the parameter.
+        text = (options.get(*MESSAGE) or "").replace("\\n", "\n").strip()
+    return _new_message(
+        topic=topic,
+        message=text,
+        title=options.get(*TITLE),
+        priority=parse_priority(options.get(*PRIORITY)),
+        tags=parse_tags(options.get(*TAGS)),
+        click=options.get(*CLICK),
+        cache=parse_bool(options.get(*CACHE), default=True, name="cache"),
+        max_body=max_body,
+    )
+
+
+def parse_json_publish(body: bytes, *, max_body: int, topic: str | None = None) -> NewMessage:
+    """Parse a JSON publish: ``{"topic", "message", "title", "priority", "tags", "click"}``.
+
+    ``topic`` is given when the URL names it (the REST API); otherwise the body must.
+    """
+    if len(body) > max_body:
+        raise PayloadTooLarge(f"request body too large: the limit is {max_body} bytes")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidInput("malformed JSON body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the JSON body must be an object")
+    if topic is None:
+        topic = _field(data, "topic", str)
+        if topic is None:
+            raise InvalidInput("missing field 'topic'")
+    raw_priority = data.get("priority")
+    if raw_priority is not None and not isinstance(raw_priority, int | str):
+        raise InvalidInput("invalid priority: use 1-5 or min, low, default, high, max, urgent")
+    tags = data.get("tags")
+    if tags is not None and (
+        not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags)
+    ):
+        raise InvalidInput("field 'tags' must be a list of strings")
+    cache = data.get("cache", True)
+    return _new_message(
+        topic=validate_topic(topic),
+        message=(_field(data, "message", str) or "").strip(),
+        title=_field(data, "title", str),
+        priority=parse_priority(None if raw_priority is None else str(raw_priority)),
+        tags=tuple(tag.strip() for tag in tags or () if tag.strip()),
+        click=_field(data, "click", str),
+        cache=cache if isinstance(cache, bool) else parse_bool(str(cache), True, "cache"),
+        max_body=max_body,
+    )
+
+
+def parse_priority(value: str | None) -> int | None:
+    """Parse ``1``-``5`` or a priority name; ``None`` or blank means not given."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip().lower()
+    if value in PRIORITY_NAMES:
+        return PRIORITY_NAMES[value]
+    if value in {"1", "2", "3", "4", "5"}:
+        return int(value)
+    raise InvalidInput("invalid priority: use 1-5 or min, low, default, high, max, urgent")
+
+
+def parse_tags(value: str | None) -> tuple[str, ...]:
+    """Parse a comma-separated tag list, dropping blanks."""
+    if not value:
+        return ()
+    return tuple(tag for tag in (part.strip() for part in value.split(",")) if tag)
+
+
+def parse_bool(value: str | None, default: bool, name: str) -> bool:
+    """Parse ntfy's boolean options (``yes``/``no``, ``1``/``0``, ``true``/``false``)."""
+    if value is None or not value.strip():
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidInput(f"invalid value for {name!r}: use yes or no")
+
+
+def _new_message(
+    *,
+    topic: str,
+    message: str,
+    title: str | None,
+    priority: int | None,
+    tags: tuple[str, ...],
+    click: str | None,
+    cache: bool,
+    max_body: int,
+) -> NewMessage:
+    message = message or EMPTY_MESSAGE
+    if len(message.encode()) > max_body:
+        raise PayloadTooLarge(f"message too large: the limit is {max_body} bytes")
+    return NewMessage(
+        topic=topic,
+        message=message,
+        title=title.strip() or None if title else None,
+        priority=priority,
+        tags=tags,
+        click=click.strip() or None if click else None,
+        cache=cache,
+    )
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        raise InvalidInput("the message body must be UTF-8 text") from None
+
+
+def _field(data: dict[str, Any], name: str, kind: type[str]) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise InvalidInput(f"field {name!r} must be a string")
+    return value

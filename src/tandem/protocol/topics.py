@@ -1,0 +1,32 @@
+"""Topic names and topic lists (``alerts,backups``)."""
+
+from __future__ import annotations
+
+import re
+
+from tandem.core.errors import InvalidInput
+
+TOPIC_PATTERN = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
+MAX_TOPICS = 64
+
+# First path segments that belong to Tandem itself and so cannot name a topic.
+RESERVED = frozenset({"api", "static", "login", "logout", "admin", "docs"})
+
+
+def validate_topic(name: str) -> str:
+    """Return ``name`` if it is a valid topic name, else raise :class:`InvalidInput`."""
+    if not TOPIC_PATTERN.match(name):
+        raise InvalidInput(
+            "invalid topic name: use 1 to 64 characters of letters, digits, '-' and '_'"
+        )
+    if name in RESERVED:
+        raise InvalidInput(f"invalid topic name: {name!r} is reserved")
+    return name
+
+
+def parse_topics(value: str) -> tuple[str, ...]:
+    """Parse a comma-separated topic list, keeping first occurrences in order."""
+    names = tuple(dict.fromkeys(validate_topic(part) for part in value.split(",")))
+    if len(names) > MAX_TOPICS:
+        raise InvalidInput(f"too many topics: at most {MAX_TOPICS} per subscription")
+    return names

@@ -1,0 +1,18 @@
+"""Type aliases shared across Tandem's layers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class HeaderMap(Protocol):
+    """What the protocol layer needs of request headers: werkzeug's ``Headers`` fits."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+class QueryMap(Protocol):
+    """What the protocol layer needs of query parameters: werkzeug's ``MultiDict`` fits."""
+
+    def get(self, key: str, /) -> str | None: ...

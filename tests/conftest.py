@@ -1,0 +1,142 @@
+"""Shared fixtures: databases (SQLite file or a fresh PostgreSQL database per test),
+settings, a started runtime, both apps, and a client factory for the parity suite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgiref.wsgi import WsgiToAsgi
+
+from tandem.core import migrate
+from tandem.core.runtime import Runtime
+from tandem.core.settings import Settings
+from tandem.flask_app import create_app as create_flask_app
+from tandem.quart_app import create_app as create_quart_app
+
+PG_ADMIN_DSN = os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SettingsFactory = Callable[..., Settings]
+
+
+async def _pg_admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _run(coro: object) -> None:
+    # Sync fixtures may be set up while a test's loop exists but is not running;
+    # a private thread keeps asyncio.run clear of it.
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)  # type: ignore[arg-type]
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'tandem.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped after the test."""
+    name = f"tandem_test_{uuid.uuid4().hex[:12]}"
+    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test that uses this runs once on SQLite and once on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def make_settings(sqlite_url: str) -> SettingsFactory:
+    """Build test settings; keyword arguments override (``database_url=...``)."""
+
+    def factory(**overrides: object) -> Settings:
+        values: dict[str, object] = {"env": "testing", "database_url": sqlite_url}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    """Settings on a migrated SQLite file."""
+    value = make_settings()
+    migrate.upgrade(value)
+    return value
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = Runtime(settings)
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+@asynccontextmanager
+async def serving(door: str, settings: Settings) -> AsyncIterator[tuple[object, object]]:
+    """Build one door's app, run its start-up and shut-down, and yield (app, asgi app)."""
+    if door == "flask":
+        flask = create_flask_app(settings)
+        try:
+            yield flask, WsgiToAsgi(flask)
+        finally:
+            # The portal's close blocks on its loop thread: keep it off this loop.
+            await asyncio.to_thread(flask.extensions["tandem"].close)
+    else:
+        quart = create_quart_app(settings)
+        await quart.startup()
+        try:
+            yield quart, quart
+        finally:
+            await quart.shutdown()
+
+
+@pytest.fixture(params=["flask", "quart"])
+async def app(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[object]:
+    """One door's app, started; a test that uses it runs against both doors."""
+    async with serving(request.param, settings) as (application, _):
+        yield application
+
+
+@pytest.fixture(params=["flask", "quart"])
+async def client(
+    request: pytest.FixtureRequest, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for one door; a test that uses it runs against both doors."""
+    async with serving(request.param, settings) as (_, asgi):
+        transport = httpx.ASGITransport(app=asgi)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://tandem.test") as c:
+            c.door = request.param  # type: ignore[attr-defined]
+            yield c

@@ -1,0 +1,3 @@
+from tandem.flask_app import create_app
+
+app = create_app()
