@@ -7,6 +7,7 @@ line (``-b HOST:PORT``, ``-w N``) or through TANDEM_* variables.
 
 import multiprocessing
 import os
+import signal
 
 bind = [os.environ.get("TANDEM_BIND", "127.0.0.1:8000")]
 worker_class = "gthread"
@@ -38,7 +39,9 @@ logconfig_dict = {
     "disable_existing_loggers": False,
     "formatters": {
         "json": {"()": "tandem.core.logs.JsonFormatter"},
-        "line": {"format": "%(message)s"},
+        # Fills access_log_format with JSON-encoded values: a quote or an encoded line
+        # break in a path or a User-Agent cannot break the line or forge fields.
+        "access": {"()": "tandem.core.logs.AccessJsonFormatter", "quotes_escaped": True},
     },
     "handlers": {
         "server": {
@@ -48,7 +51,7 @@ logconfig_dict = {
         },
         "access": {
             "class": "logging.StreamHandler",
-            "formatter": "line",
+            "formatter": "access",
             "stream": "ext://sys.stdout",
         },
     },
@@ -64,6 +67,22 @@ def post_fork(server, worker):
     # Nothing loop-bound exists before fork: the Flask app builds its loop thread,
     # engine and pool on first use in each worker (tandem.bridge.CorePortal).
     worker.log.debug("worker %s forked; the core portal starts on first request", worker.pid)
+
+
+def post_worker_init(worker):
+    # On SIGTERM gunicorn waits graceful_timeout for requests to finish, and a
+    # stream never finishes by itself. Tell every stream to end (clients get a
+    # final "close" event and resume elsewhere), then let gunicorn go on.
+    previous = signal.getsignal(signal.SIGTERM)
+    portal = getattr(worker.wsgi, "extensions", {}).get("tandem")
+
+    def on_term(signum, frame):
+        if portal is not None:
+            portal.begin_shutdown()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def worker_exit(server, worker):

@@ -22,6 +22,9 @@ from tandem.core.settings import Settings
 from tandem.flask_app import create_app as create_flask_app
 from tandem.quart_app import create_app as create_quart_app
 
+# Real server processes on loopback: the server_pool fixture, the leak guard, log tails.
+pytest_plugins = ["tests.servers"]
+
 PG_ADMIN_DSN = os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SettingsFactory = Callable[..., Settings]
 

@@ -1,4 +1,4 @@
-"""Messages and the sequence counter.
+"""Messages, the sequence counter and prune marks.
 
 Revision ID: 0001
 Revises:
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.SmallInteger(), nullable=True),
         sa.Column("tags", sa.Text(), nullable=True),
         sa.Column("click", sa.Text(), nullable=True),
+        sa.Column("live_only", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_messages")),
         sa.UniqueConstraint("id", name=op.f("uq_messages_id")),
     )
@@ -43,9 +44,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_counters")),
     )
     op.bulk_insert(counters, [{"name": "messages", "value": 0}])
+    op.create_table(
+        "prune_marks",
+        sa.Column("topic", sa.String(length=64), nullable=False),
+        sa.Column("pruned_seq", sa.BigInteger(), nullable=False),
+        sa.Column("pruned_time", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("topic", name=op.f("pk_prune_marks")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("prune_marks")
     op.drop_table("counters")
     op.drop_index("ix_messages_topic_seq", table_name="messages")
     op.drop_index(op.f("ix_messages_expires"), table_name="messages")

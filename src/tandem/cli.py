@@ -35,7 +35,7 @@ def _settings() -> Settings:
 def _run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
     async def main() -> T:
         runtime = Runtime(_settings())
-        await runtime.start()
+        await runtime.start(follow=False)
         try:
             return await fn(runtime)
         finally:

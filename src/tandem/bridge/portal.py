@@ -95,6 +95,19 @@ class CorePortal:
                 self._portal, self._runtime, self._pid = portal, runtime, os.getpid()
             return self._portal, self._runtime
 
+    def run_soon(self, fn: Callable[[Runtime], object]) -> None:
+        """Schedule the plain function ``fn(runtime)`` on the loop; do not wait.
+
+        For loop-bound cleanups (leaving the hub) from a WSGI thread. A no-op
+        when the runtime of this process was never started.
+        """
+        if self.started and self._portal is not None and self._runtime is not None:
+            self._portal.loop.call_soon_threadsafe(fn, self._runtime)
+
+    def begin_shutdown(self) -> None:
+        """End every stream of this process with a reason (from a signal handler)."""
+        self.run_soon(lambda rt: rt.begin_shutdown())
+
     def now(self) -> int:
         """The runtime's clock, in unix seconds."""
         return self._ensure()[1].now()

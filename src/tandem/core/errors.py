@@ -27,6 +27,10 @@ class NotFound(TandemError):
     """The named thing does not exist."""
 
 
+class Unsupported(TandemError):
+    """This door cannot do what was asked (WebSocket on the WSGI door)."""
+
+
 class Unavailable(TandemError):
     """A dependency (the database, the broker) cannot serve right now."""
 

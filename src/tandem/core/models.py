@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import BigInteger, Index, Integer, MetaData, SmallInteger, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so that Alembic migrations are the same on SQLite and PostgreSQL.
@@ -40,6 +51,9 @@ class MessageRow(Base):
     priority: Mapped[int | None] = mapped_column(SmallInteger)
     tags: Mapped[str | None] = mapped_column(Text)
     click: Mapped[str | None] = mapped_column(Text)
+    # X-Cache: no. The row exists only so that relays in other processes can
+    # deliver it live; history never shows it and prune removes it within a minute.
+    live_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (Index("ix_messages_topic_seq", "topic", "seq"),)
 
@@ -56,5 +70,20 @@ class CounterRow(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class PruneMarkRow(Base):
+    """The newest sequence number and time that retention has pruned, per topic.
+
+    A cursor older than these asks for messages that are gone: the stream
+    answers with a ``gap`` event first.
+    """
+
+    __tablename__ = "prune_marks"
+
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pruned_seq: Mapped[int] = mapped_column(BigInteger)
+    pruned_time: Mapped[int] = mapped_column(BigInteger)
+
+
+prune_marks = cast(Table, PruneMarkRow.__table__)
 messages = cast(Table, MessageRow.__table__)
 counters = cast(Table, CounterRow.__table__)

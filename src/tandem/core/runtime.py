@@ -1,4 +1,4 @@
-"""The core runtime of one process: engines and services behind one facade.
+"""The core runtime of one process: engines, hub, relay and services behind one facade.
 
 The Quart app starts it in its serving lifespan; the Flask app starts it on
 the bridge's loop thread. Every method is a coroutine for that loop, and every
@@ -12,14 +12,34 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tandem.core import store
 from tandem.core.batching import BatchWriter
 from tandem.core.db import Engines, create_engines
 from tandem.core.errors import Unavailable
-from tandem.core.schemas import HistoryQuery, Message, MessagePage, NewMessage, TopicStat
+from tandem.core.hub import SHUTTING_DOWN, Hub
+from tandem.core.relay import (
+    PG_CHANNEL,
+    PostgresWatcher,
+    RedisWatcher,
+    Relay,
+    SqliteWatcher,
+    Watcher,
+    publish_wakeup,
+)
+from tandem.core.schemas import (
+    HistoryQuery,
+    Message,
+    MessageFilter,
+    MessagePage,
+    NewMessage,
+    Since,
+    TopicStat,
+)
 from tandem.core.settings import Settings
+from tandem.core.stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +52,10 @@ class Runtime:
         self._clock = clock
         self._engines: Engines | None = None
         self._writer = BatchWriter[NewMessage, Message](self._insert)
+        self.hub = Hub(settings.subscriber_queue)
+        self._relay: Relay | None = None
+        self._redis: Redis | None = None
+        self.redis_connected = False
 
     @property
     def engines(self) -> Engines:
@@ -39,14 +63,60 @@ class Runtime:
             raise RuntimeError("the runtime is not started")
         return self._engines
 
-    async def start(self) -> None:
-        """Create the engines on the running loop. Nothing is connected yet."""
+    @property
+    def wake_channel(self) -> str:
+        return f"{self.settings.redis_prefix}messages"
+
+    async def start(self, *, follow: bool = True) -> None:
+        """Create the engines on the running loop and start following new messages.
+
+        ``follow=False`` (one-shot commands) skips the relay, the hub and Redis.
+        """
         self._engines = create_engines(self.settings)
+        if not follow:
+            return
+        if self.settings.redis_url:
+            self._redis = Redis.from_url(self.settings.redis_url)
+        self._relay = Relay(
+            engines=self._engines,
+            hub=self.hub,
+            safety_interval=self.settings.relay_safety_interval,
+        )
+        async with _database_errors():
+            await self._relay.start(self._watchers())
         log.info("runtime started", extra={"database": self.engines.dialect})
 
+    def _watchers(self) -> list[Watcher]:
+        watchers: list[Watcher] = []
+        if self.settings.is_sqlite:
+            watchers.append(
+                SqliteWatcher(self.settings.database_url, self.settings.sqlite_poll_interval)
+            )
+        if self._redis is not None:
+            watchers.append(
+                RedisWatcher(self._redis, self.wake_channel, on_state=self._set_redis_state)
+            )
+        elif not self.settings.is_sqlite:
+            watchers.append(PostgresWatcher(self.settings.database_url))
+        return watchers
+
+    def _set_redis_state(self, connected: bool) -> None:
+        self.redis_connected = connected
+
+    def begin_shutdown(self) -> None:
+        """End every live subscription with a reason, so clients resume elsewhere."""
+        self.hub.close_all(SHUTTING_DOWN)
+
     async def stop(self) -> None:
-        """Finish pending writes and close every connection."""
+        """Finish pending writes, end subscriptions and close every connection."""
+        self.begin_shutdown()
         await self._writer.close()
+        if self._relay is not None:
+            await self._relay.stop()
+            self._relay = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
         if self._engines is not None:
             await self._engines.dispose()
             self._engines = None
@@ -55,22 +125,48 @@ class Runtime:
         return int(self._clock())
 
     async def publish(self, new: NewMessage) -> Message:
-        """Store ``new`` (unless ``cache`` is off) and return the published message."""
+        """Store ``new`` and return the published message; subscribers everywhere get it."""
         async with _database_errors():
             return await self._writer.submit(new)
 
     async def _insert(self, batch: Sequence[NewMessage]) -> list[Message]:
-        return await store.insert_messages(
+        notify = PG_CHANNEL if self._redis is None and not self.settings.is_sqlite else None
+        stored = await store.insert_messages(
             engines=self.engines,
             batch=batch,
             now=self.now(),
             cache_duration=self.settings.cache_duration,
+            notify_channel=notify,
         )
+        if self._relay is not None:
+            self._relay.wake()
+        if self._redis is not None:
+            await publish_wakeup(self._redis, self.wake_channel, stored[-1].seq)
+        return stored
 
     async def history(self, query: HistoryQuery) -> list[Message]:
         """Stored messages for a poll or the start of a subscription."""
         async with _database_errors():
             return await store.history(engines=self.engines, query=query, now=self.now())
+
+    async def has_gap(self, topics: Sequence[str], since: Since) -> bool:
+        async with _database_errors():
+            return await store.has_gap(
+                engines=self.engines, topics=topics, since=since, now=self.now()
+            )
+
+    def open_stream(self, topics: Sequence[str], since: Since, filter: MessageFilter) -> Stream:
+        """Register a live subscription. Call :meth:`Stream.close` when it ends."""
+        return Stream(
+            hub=self.hub,
+            topics=topics,
+            since=since,
+            filter=filter,
+            keepalive=self.settings.keepalive_interval,
+            history=self.history,
+            has_gap=self.has_gap,
+            clock=self.now,
+        )
 
     async def page(self, topic: str, *, after_seq: int, limit: int) -> MessagePage:
         """One page of ``topic``'s history after the cursor."""

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     max_body: int = Field(default=4096, ge=1)
     log_level: str = "INFO"
 
+    subscriber_queue: int = Field(default=1000, ge=1)
+    redis_prefix: str = "tandem:"
+    # How often a SQLite relay checks for commits by other processes, in seconds.
+    sqlite_poll_interval: float = Field(default=0.02, gt=0)
+    # How often a relay reads anyway, in case a wake-up was lost.
+    relay_safety_interval: float = Field(default=1.0, gt=0)
+    # gunicorn threads per worker (gunicorn.conf.py reads the same variable).
+    threads: int = Field(default=8, ge=1)
+    # Streams one WSGI worker may hold; unset: derived from ``threads``.
+    wsgi_stream_slots: int | None = Field(default=None, ge=0)
+
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout: Seconds = parse_duration("15s")
 
@@ -62,6 +73,14 @@ class Settings(BaseSettings):
         if self.default_access is not None:
             return self.default_access
         return "deny-all" if self.env == "production" else "read-write"
+
+    @property
+    def stream_slots(self) -> int:
+        """WSGI stream slots: explicit, or the threads left after keeping a quarter
+        (at least two) for ordinary requests."""
+        if self.wsgi_stream_slots is not None:
+            return self.wsgi_stream_slots
+        return max(1, self.threads - max(2, self.threads // 4))
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import and_, delete, false, func, insert, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tandem.core.db import Engines
 from tandem.core.ids import encode_id
-from tandem.core.models import counters, messages
-from tandem.core.schemas import HistoryQuery, Message, MessagePage, NewMessage, TopicStat
+from tandem.core.models import counters, messages, prune_marks
+from tandem.core.schemas import HistoryQuery, Message, MessagePage, NewMessage, Since, TopicStat
+
+# How long a live-only (X-Cache: no) row stays for relays in other processes.
+LIVE_ONLY_GRACE = 60
 
 _COLUMNS = (
     messages.c.id,
@@ -31,13 +34,22 @@ _COLUMNS = (
 )
 
 
+_stored = messages.c.live_only == false()
+
+
 async def insert_messages(
-    *, engines: Engines, batch: Sequence[NewMessage], now: int, cache_duration: int
+    *,
+    engines: Engines,
+    batch: Sequence[NewMessage],
+    now: int,
+    cache_duration: int,
+    notify_channel: str | None = None,
 ) -> list[Message]:
     """Store ``batch`` in one write transaction and return the messages, in order.
 
-    Messages with ``cache=False`` get an id and a sequence number (so that their
-    id is still a valid cursor) but no row.
+    Messages with ``cache=False`` get an id and a sequence number too, so that
+    their id is still a valid cursor; their row is only a relay record, which
+    history never shows (see :data:`LIVE_ONLY_GRACE`). They expire at once.
     """
     async with engines.write.begin() as conn:
         first = await _reserve_seqs(conn, len(batch))
@@ -46,7 +58,7 @@ async def insert_messages(
                 id=encode_id(first + offset),
                 seq=first + offset,
                 time=now,
-                expires=now + cache_duration,
+                expires=now + cache_duration if new.cache else now,
                 topic=new.topic,
                 message=new.message,
                 title=new.title,
@@ -56,9 +68,16 @@ async def insert_messages(
             )
             for offset, new in enumerate(batch)
         ]
-        rows = [_to_row(msg) for msg, new in zip(stored, batch, strict=True) if new.cache]
-        if rows:
-            await conn.execute(insert(messages), rows)
+        rows = [
+            _to_row(msg, live_only=not new.cache) for msg, new in zip(stored, batch, strict=True)
+        ]
+        await conn.execute(insert(messages), rows)
+        if notify_channel is not None:
+            # PostgreSQL delivers a NOTIFY only when its transaction commits.
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": notify_channel, "payload": str(stored[-1].seq)},
+            )
     return stored
 
 
@@ -79,7 +98,9 @@ async def history(*, engines: Engines, query: HistoryQuery, now: int) -> list[Me
     since = query.since
     if since.kind == "none" or not query.topics:
         return []
-    stmt = select(*_COLUMNS).where(messages.c.topic.in_(query.topics), messages.c.expires > now)
+    stmt = select(*_COLUMNS).where(
+        messages.c.topic.in_(query.topics), messages.c.expires > now, _stored
+    )
     if since.kind == "time":
         stmt = stmt.where(messages.c.time >= since.value)
     elif since.kind == "seq":
@@ -109,7 +130,9 @@ async def page(
     """Return up to ``limit`` messages of ``topic`` after ``after_seq``, oldest first."""
     stmt = (
         select(*_COLUMNS)
-        .where(messages.c.topic == topic, messages.c.seq > after_seq, messages.c.expires > now)
+        .where(
+            messages.c.topic == topic, messages.c.seq > after_seq, messages.c.expires > now, _stored
+        )
         .order_by(messages.c.seq)
         .limit(limit + 1)
     )
@@ -124,7 +147,7 @@ async def topic_stats(*, engines: Engines, now: int) -> list[TopicStat]:
     """Return every topic with unexpired messages, by name."""
     stmt = (
         select(messages.c.topic, func.count(), func.max(messages.c.time))
-        .where(messages.c.expires > now)
+        .where(messages.c.expires > now, _stored)
         .group_by(messages.c.topic)
         .order_by(messages.c.topic)
     )
@@ -134,10 +157,86 @@ async def topic_stats(*, engines: Engines, now: int) -> list[TopicStat]:
 
 
 async def prune(*, engines: Engines, now: int) -> int:
-    """Delete expired messages and return how many went."""
+    """Delete expired messages and return how many went.
+
+    Before deleting, it records per topic the newest sequence number and time
+    it prunes, so that a stream can tell a client whose cursor points into the
+    pruned range that it missed messages (the ``gap`` event).
+    """
+    expired = and_(messages.c.expires <= now, messages.c.live_only == false())
+    relayed = and_(messages.c.live_only == true(), messages.c.time <= now - LIVE_ONLY_GRACE)
     async with engines.write.begin() as conn:
-        result = await conn.execute(delete(messages).where(messages.c.expires <= now))
+        newest = await conn.execute(
+            select(messages.c.topic, func.max(messages.c.seq), func.max(messages.c.time))
+            .where(expired)
+            .group_by(messages.c.topic)
+        )
+        for topic, seq, time in newest.all():
+            await _raise_mark(conn, topic, int(seq), int(time))
+        result = await conn.execute(delete(messages).where(or_(expired, relayed)))
     return int(result.rowcount)
+
+
+async def _raise_mark(conn: AsyncConnection, topic: str, seq: int, time: int) -> None:
+    # The write transaction serialises prunes, so read-then-write is safe here
+    # and needs no dialect-specific upsert.
+    current = (
+        await conn.execute(
+            select(prune_marks.c.pruned_seq, prune_marks.c.pruned_time).where(
+                prune_marks.c.topic == topic
+            )
+        )
+    ).first()
+    if current is None:
+        await conn.execute(
+            insert(prune_marks).values(topic=topic, pruned_seq=seq, pruned_time=time)
+        )
+    else:
+        await conn.execute(
+            update(prune_marks)
+            .where(prune_marks.c.topic == topic)
+            .values(pruned_seq=max(seq, current[0]), pruned_time=max(time, current[1]))
+        )
+
+
+async def read_after(*, engines: Engines, after_seq: int, limit: int) -> list[Message]:
+    """Every row after ``after_seq``, live-only ones included, oldest first: the relay's read."""
+    stmt = select(*_COLUMNS).where(messages.c.seq > after_seq).order_by(messages.c.seq).limit(limit)
+    async with engines.read.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_to_message(row) for row in rows]
+
+
+async def last_seq(*, engines: Engines) -> int:
+    """The newest committed sequence number."""
+    stmt = select(counters.c.value).where(counters.c.name == "messages")
+    async with engines.read.connect() as conn:
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+async def has_gap(*, engines: Engines, topics: Sequence[str], since: Since, now: int) -> bool:
+    """Tell whether messages that ``since`` asks for on ``topics`` are already gone.
+
+    Only explicit cursors (a message id or a time) can have a gap; ``all`` means
+    "whatever is kept".
+    """
+    if since.kind == "seq":
+        mark_after = prune_marks.c.pruned_seq > since.value
+        message_after = messages.c.seq > since.value
+    elif since.kind == "time":
+        mark_after = prune_marks.c.pruned_time >= since.value
+        message_after = messages.c.time >= since.value
+    else:
+        return False
+    pruned = select(prune_marks.c.topic).where(prune_marks.c.topic.in_(topics), mark_after)
+    expired = select(messages.c.seq).where(
+        messages.c.topic.in_(topics), message_after, messages.c.expires <= now, _stored
+    )
+    async with engines.read.connect() as conn:
+        for stmt in (pruned.limit(1), expired.limit(1)):
+            if (await conn.execute(stmt)).first() is not None:
+                return True
+    return False
 
 
 async def ping(*, engines: Engines) -> None:
@@ -146,8 +245,9 @@ async def ping(*, engines: Engines) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-def _to_row(msg: Message) -> dict[str, Any]:
+def _to_row(msg: Message, *, live_only: bool) -> dict[str, Any]:
     return {
+        "live_only": live_only,
         "seq": msg.seq,
         "id": msg.id,
         "topic": msg.topic,

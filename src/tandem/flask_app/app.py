@@ -12,6 +12,7 @@ from tandem.core.settings import Settings
 from tandem.flask_app import errors
 from tandem.flask_app.api import bp as api_bp
 from tandem.flask_app.main import bp as main_bp
+from tandem.flask_app.streams import StreamSlots
 from tandem.flask_app.wire import bp as wire_bp
 from tandem.protocol.requests import request_id as make_request_id
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["tandem"] = CorePortal(settings)
+    app.extensions["tandem_slots"] = StreamSlots(settings.stream_slots)
     app.before_request(_set_request_id)
     app.after_request(_add_request_id)
     app.teardown_request(_clear_request_id)

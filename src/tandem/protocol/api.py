@@ -32,5 +32,10 @@ def topics_body(stats: list[TopicStat]) -> bytes:
     )
 
 
+def streams_body(*, door: str, pid: int, in_use: int, slots: int | None) -> bytes:
+    """Stream usage of the serving process; ``slots`` is ``None`` where unbounded."""
+    return orjson.dumps({"door": door, "pid": pid, "in_use": in_use, "slots": slots})
+
+
 def health_body(*, database: str) -> bytes:
     return orjson.dumps({"healthy": True, "database": database})

@@ -6,12 +6,14 @@ The message JSON is ntfy's: ``{"id", "time", "expires", "event", "topic",
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 import orjson
 
 from tandem.core.schemas import Message
+from tandem.core.stream import Event
 
 SSE_RETRY_MS = 3000
 
@@ -55,3 +57,60 @@ def sse_frame(msg: Message) -> bytes:
 def raw_line(msg: Message) -> bytes:
     """The message text on one line: line breaks inside it become spaces."""
     return msg.message.replace("\r", " ").replace("\n", " ").encode() + b"\n"
+
+
+# --- Stream events -------------------------------------------------------------
+
+Format = Literal["json", "sse", "raw", "ws"]
+
+# Both frameworks add "; charset=utf-8" to text/* types themselves.
+MIMETYPES: dict[str, str] = {
+    "json": "application/x-ndjson",
+    "sse": "text/event-stream",
+    "raw": "text/plain",
+}
+# No caching, and no buffering by nginx (X-Accel-Buffering), or events arrive late.
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+_MESSAGE_ENCODERS: dict[str, Callable[[Message], bytes]] = {
+    "json": lambda msg: message_json(msg) + b"\n",
+    "ws": message_json,
+    "sse": sse_frame,
+    "raw": raw_line,
+}
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """The JSON object of a non-message event (``open``, ``keepalive``, ``gap``, ``close``)."""
+    data: dict[str, Any] = {
+        "id": secrets.token_urlsafe(9),
+        "time": event.time,
+        "event": event.kind,
+        "topic": event.topic,
+    }
+    if event.detail is not None:
+        data["message"] = event.detail
+    return data
+
+
+def encode_event(event: Event, fmt: Format) -> bytes:
+    """Encode one stream event for ``fmt``. Message encodings are shared via the envelope."""
+    if event.envelope is not None:
+        return event.envelope.encoded(fmt, _MESSAGE_ENCODERS[fmt])
+    if fmt == "raw":
+        # Raw clients read lines of text: keepalives are empty lines, a gap is said in words.
+        return f"[{event.kind}] {event.detail}\n".encode() if event.kind == "gap" else b"\n"
+    data = orjson.dumps(event_dict(event))
+    if fmt == "sse":
+        return b"event: %s\ndata: %s\n\n" % (event.kind.encode(), data)
+    return data + b"\n" if fmt == "json" else data
+
+
+def encode_batch(events: Iterable[Event], fmt: Format) -> bytes:
+    return b"".join(encode_event(event, fmt) for event in events)
+
+
+def encode_poll(messages: Iterable[Message], fmt: Format) -> bytes:
+    """Stored messages for ``poll=1``, in the stream's own format."""
+    encode = _MESSAGE_ENCODERS[fmt]
+    return b"".join(encode(msg) for msg in messages)

@@ -11,12 +11,20 @@ from http import HTTPStatus
 
 import orjson
 
-from tandem.core.errors import InvalidInput, NotFound, PayloadTooLarge, TandemError, Unavailable
+from tandem.core.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TandemError,
+    Unavailable,
+    Unsupported,
+)
 
 STATUS_FOR: dict[type[TandemError], int] = {
     InvalidInput: 400,
     NotFound: 404,
     PayloadTooLarge: 413,
+    Unsupported: 501,
     Unavailable: 503,
 }
 

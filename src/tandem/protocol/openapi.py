@@ -167,6 +167,11 @@ def build_document() -> dict[str, Any]:
         },
         "paths": {
             "/": {
+                "get": {
+                    "summary": "The web page: how to publish and read, and the topics",
+                    "tags": ["web"],
+                    "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+                },
                 "post": {
                     "summary": "Publish a message given as JSON",
                     "tags": ["ntfy"],
@@ -191,23 +196,48 @@ def build_document() -> dict[str, Any]:
                         "200": _answer("The published message", "Message"),
                         **_errors(400, 413, 503),
                     },
-                }
+                },
             },
             "/{topic}": {"put": publish, "post": publish},
             "/{topic}/publish": {"get": publish_get},
             "/{topic}/send": {"get": publish_get},
             "/{topic}/trigger": {"get": publish_get},
-            "/{topics}/json": {
+            "/{topics}/{kind}": {
                 "get": {
-                    "summary": "Poll (poll=1) stored messages as newline-delimited JSON",
+                    "summary": "Subscribe (json, sse or raw stream), or poll with poll=1",
+                    "tags": ["ntfy"],
+                    "parameters": [
+                        _TOPICS,
+                        {
+                            "name": "kind",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": ["json", "sse", "raw"]},
+                        },
+                        *_SUBSCRIBE_OPTIONS,
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "json: one event per line; sse: event frames; "
+                            "raw: message text per line",
+                            "content": {
+                                "application/x-ndjson": {},
+                                "text/event-stream": {},
+                                "text/plain": {},
+                            },
+                        },
+                        **_errors(400, 503),
+                    },
+                }
+            },
+            "/{topics}/ws": {
+                "get": {
+                    "summary": "Subscribe over WebSocket (the ASGI door; 501 on the WSGI door)",
                     "tags": ["ntfy"],
                     "parameters": [_TOPICS, *_SUBSCRIBE_OPTIONS],
                     "responses": {
-                        "200": {
-                            "description": "One message JSON per line",
-                            "content": {"application/x-ndjson": {}},
-                        },
-                        **_errors(400, 503),
+                        "101": {"description": "One JSON text frame per event"},
+                        **_errors(400, 501),
                     },
                 }
             },
@@ -216,6 +246,30 @@ def build_document() -> dict[str, Any]:
                     "summary": "Health, including a database round trip",
                     "tags": ["api"],
                     "responses": {"200": _answer("Healthy", "Health"), **_errors(503)},
+                }
+            },
+            "/api/v1/streams": {
+                "get": {
+                    "summary": "Stream-slot usage of the serving process",
+                    "tags": ["api"],
+                    "responses": {
+                        "200": {
+                            "description": "slots is null where streams are unbounded",
+                            "content": {
+                                _JSON: {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "door": {"type": "string", "enum": ["wsgi", "asgi"]},
+                                            "pid": {"type": "integer"},
+                                            "in_use": {"type": "integer"},
+                                            "slots": {"type": ["integer", "null"]},
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
                 }
             },
             "/api/v1/topics": {

@@ -171,3 +171,19 @@ def _field(data: dict[str, Any], name: str, kind: type[str]) -> str | None:
     if value is not None and not isinstance(value, kind):
         raise InvalidInput(f"field {name!r} must be a string")
     return value
+
+
+def parse_ws_publish(data: str | bytes, *, topics: tuple[str, ...], max_body: int) -> NewMessage:
+    """Parse a publish sent over a WebSocket: the JSON body of ``POST /``.
+
+    ``topic`` may be left out when the socket subscribes to exactly one topic.
+    """
+    body = data.encode() if isinstance(data, str) else data
+    default = topics[0] if len(topics) == 1 else None
+    try:
+        named = orjson.loads(body).get("topic") if body.lstrip().startswith(b"{") else None
+    except orjson.JSONDecodeError:
+        named = None
+    if named is None and default is None:
+        raise InvalidInput("missing field 'topic': this socket subscribes to several topics")
+    return parse_json_publish(body, max_body=max_body, topic=None if named else default)

@@ -34,6 +34,7 @@ def parse_limit(value: str | None) -> int:
     """Parse ``limit=``: 1 to :data:`MAX_PAGE`, :data:`DEFAULT_PAGE` when absent."""
     if value is None or value == "":
         return DEFAULT_PAGE
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+    # isdigit() alone also admits "²", which int() rejects: that was a 500, not a 400.
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE:
         raise InvalidInput(f"invalid limit: use a whole number from 1 to {MAX_PAGE}")
     return int(value)

@@ -30,7 +30,7 @@ def parse_since(value: str, *, now: int) -> Since:
         return word
     if is_duration(text):
         return Since("time", max(0, now - parse_duration(text)))
-    if text.isdigit() and len(text) <= _MAX_UNIX_DIGITS:
+    if text.isascii() and text.isdigit() and len(text) <= _MAX_UNIX_DIGITS:
         return Since("time", int(text))
     seq = decode_id(text)
     if seq is None:

@@ -15,7 +15,8 @@ RESERVED = frozenset({"api", "static", "login", "logout", "admin", "docs"})
 
 def validate_topic(name: str) -> str:
     """Return ``name`` if it is a valid topic name, else raise :class:`InvalidInput`."""
-    if not TOPIC_PATTERN.match(name):
+    # fullmatch: with match(), "$" also matches before a trailing newline ("abc\n").
+    if not TOPIC_PATTERN.fullmatch(name):
         raise InvalidInput(
             "invalid topic name: use 1 to 64 characters of letters, digits, '-' and '_'"
         )

@@ -13,6 +13,7 @@ from tandem.protocol.requests import request_id as make_request_id
 from tandem.quart_app import errors
 from tandem.quart_app.api import bp as api_bp
 from tandem.quart_app.main import bp as main_bp
+from tandem.quart_app.streams import close_streams_on_signal
 from tandem.quart_app.wire import bp as wire_bp
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -39,6 +40,15 @@ def create_app(settings: Settings | None = None) -> Quart:
     runtime = Runtime(settings)
     app.extensions["tandem"] = runtime
     app.before_serving(runtime.start)
+
+    @app.before_serving
+    async def _watch_signals() -> None:
+        app.extensions["tandem_signals"] = await close_streams_on_signal(runtime)
+
+    @app.after_serving
+    async def _unwatch_signals() -> None:
+        app.extensions.pop("tandem_signals", lambda: None)()
+
     app.after_serving(runtime.stop)
     app.before_request(_set_request_id)
     app.after_request(_add_request_id)

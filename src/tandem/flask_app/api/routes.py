@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Response, request
 
 from tandem.flask_app.api import bp
-from tandem.flask_app.core import body, core, json_response, settings
-from tandem.protocol.api import health_body, message_body, page_body, topics_body
+from tandem.flask_app.core import body, core, json_response, settings, slots
+from tandem.protocol.api import health_body, message_body, page_body, streams_body, topics_body
 from tandem.protocol.openapi import document_json
 from tandem.protocol.publish import parse_json_publish
 from tandem.protocol.requests import parse_cursor, parse_limit
@@ -17,6 +19,13 @@ from tandem.protocol.topics import validate_topic
 def health() -> Response:
     core().call(lambda rt: rt.check_health())
     return json_response(health_body(database="ok"))
+
+
+@bp.get("/streams")
+def streams() -> Response:
+    used = slots()
+    body = streams_body(door="wsgi", pid=os.getpid(), in_use=used.in_use, slots=used.total)
+    return json_response(body)
 
 
 @bp.get("/topics")

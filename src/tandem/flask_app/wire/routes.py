@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from tandem.core.schemas import HistoryQuery
-from tandem.flask_app.core import body, core, json_response, ndjson_response, settings
+from tandem.core.errors import Unsupported
+from tandem.flask_app.core import body, core, json_response, settings, slots
+from tandem.flask_app.streams import stream_response
 from tandem.flask_app.wire import bp
-from tandem.protocol.encode import message_json, ndjson
+from tandem.protocol.encode import Format, message_json
 from tandem.protocol.publish import parse_json_publish, parse_publish
 from tandem.protocol.subscribe import parse_subscribe
 from tandem.protocol.topics import parse_topics
@@ -30,9 +31,16 @@ def publish(topic: str) -> Response:
     return json_response(message_json(msg))
 
 
-@bp.get("/<topics>/json")
-def subscribe_json(topics: str) -> Response:
+@bp.get("/<topics>/<any(json, sse, raw):kind>")
+def subscribe(topics: str, kind: Format) -> Response:
     names = parse_topics(topics)
     sub = parse_subscribe(request.headers, request.args, now=core().now())
-    query = HistoryQuery(topics=names, since=sub.since, filter=sub.filter)
-    return ndjson_response(ndjson(core().call(lambda rt: rt.history(query))))
+    return stream_response(core(), slots(), names, sub, kind)
+
+
+@bp.get("/<topics>/ws")
+def subscribe_ws(topics: str) -> Response:
+    raise Unsupported(
+        "WebSocket needs the ASGI door (hypercorn asgi:app); "
+        "on this door subscribe with /sse, /json or /raw"
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from quart import Response, request
 
-from tandem.protocol.api import health_body, message_body, page_body, topics_body
+from tandem.protocol.api import health_body, message_body, page_body, streams_body, topics_body
 from tandem.protocol.openapi import document_json
 from tandem.protocol.publish import parse_json_publish
 from tandem.protocol.requests import parse_cursor, parse_limit
@@ -17,6 +19,12 @@ from tandem.quart_app.core import body, json_response, runtime, settings
 async def health() -> Response:
     await runtime().check_health()
     return json_response(health_body(database="ok"))
+
+
+@bp.get("/streams")
+async def streams() -> Response:
+    in_use = runtime().hub.count
+    return json_response(streams_body(door="asgi", pid=os.getpid(), in_use=in_use, slots=None))
 
 
 @bp.get("/topics")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Response, request
+from quart import Response, request, websocket
 
-from tandem.core.schemas import HistoryQuery
-from tandem.protocol.encode import message_json, ndjson
+from tandem.protocol.encode import Format, message_json
 from tandem.protocol.publish import parse_json_publish, parse_publish
 from tandem.protocol.subscribe import parse_subscribe
 from tandem.protocol.topics import parse_topics
-from tandem.quart_app.core import body, json_response, ndjson_response, runtime, settings
+from tandem.quart_app.core import body, json_response, runtime, settings
+from tandem.quart_app.streams import stream_response, websocket_session
 from tandem.quart_app.wire import bp
 
 
@@ -29,9 +29,17 @@ async def publish(topic: str) -> Response:
     return json_response(message_json(await runtime().publish(new)))
 
 
-@bp.get("/<topics>/json")
-async def subscribe_json(topics: str) -> Response:
+@bp.get("/<topics>/<any(json, sse, raw):kind>")
+async def subscribe(topics: str, kind: Format) -> Response:
     names = parse_topics(topics)
-    sub = parse_subscribe(request.headers, request.args, now=runtime().now())
-    query = HistoryQuery(topics=names, since=sub.since, filter=sub.filter)
-    return ndjson_response(ndjson(await runtime().history(query)))
+    rt = runtime()
+    sub = parse_subscribe(request.headers, request.args, now=rt.now())
+    return await stream_response(rt, names, sub, kind)
+
+
+@bp.websocket("/<topics>/ws")
+async def subscribe_ws(topics: str) -> None:
+    names = parse_topics(topics)
+    rt = runtime()
+    sub = parse_subscribe(websocket.headers, websocket.args, now=rt.now())
+    await websocket_session(rt, websocket, names, sub)

@@ -1,0 +1,93 @@
+"""Streams on the WSGI door: sync generators fed by the core through the portal.
+
+Each open stream holds one gunicorn thread for its whole life, so a worker
+hands out at most ``TANDEM_WSGI_STREAM_SLOTS`` of them and keeps the other
+threads for ordinary requests. When the slots are taken, a new stream gets a
+503 at once (never a hang); polls and publishes are not limited.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from flask import Response
+
+from tandem.bridge import CorePortal
+from tandem.core.errors import Unavailable
+from tandem.core.runtime import Runtime
+from tandem.core.schemas import HistoryQuery
+from tandem.core.stream import Event, Stream
+from tandem.protocol.encode import MIMETYPES, STREAM_HEADERS, Format, encode_batch, encode_poll
+from tandem.protocol.subscribe import SubscribeRequest
+
+RETRY_AFTER = 5
+
+
+class StreamSlots:
+    """A counting limit on the streams one worker process holds at once."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._in_use = 0
+        self._lock = threading.Lock()
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    def acquire(self) -> None:
+        """Take a slot, or raise :class:`Unavailable` (a 503 with Retry-After)."""
+        with self._lock:
+            if self._in_use >= self.total:
+                raise Unavailable(
+                    f"all {self.total} stream slots of this worker are busy: retry shortly, "
+                    "poll with poll=1, or subscribe through the ASGI door",
+                    retry_after=RETRY_AFTER,
+                )
+            self._in_use += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._in_use -= 1
+
+
+def stream_response(
+    core: CorePortal,
+    slots: StreamSlots,
+    topics: tuple[str, ...],
+    sub: SubscribeRequest,
+    fmt: Format,
+) -> Response:
+    """A poll answer, or a stream held in one slot until the client goes away."""
+    if sub.poll:
+        query = HistoryQuery(topics, sub.since, sub.filter)
+        messages = core.call(lambda rt: rt.history(query))
+        return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt])
+    slots.acquire()
+    stream = core.call(lambda rt: _open(rt, topics, sub))
+    response = Response(_chunks(core, stream, fmt), mimetype=MIMETYPES[fmt])
+    response.headers.update(STREAM_HEADERS)
+    # Runs however the response ends, even if its body was never iterated.
+    response.call_on_close(lambda: _finish(core, slots, stream))
+    return response
+
+
+async def _open(rt: Runtime, topics: tuple[str, ...], sub: SubscribeRequest) -> Stream:
+    return rt.open_stream(topics, sub.since, sub.filter)
+
+
+async def _next(stream: Stream) -> list[Event] | None:
+    return await stream.next_batch()
+
+
+def _chunks(core: CorePortal, stream: Stream, fmt: Format) -> Iterator[bytes]:
+    # Blocks this thread up to the keepalive interval per turn. A client that
+    # went away is noticed when a write fails, at the latest on the next keepalive.
+    while (batch := core.call(lambda _rt: _next(stream))) is not None:
+        yield encode_batch(batch, fmt)
+
+
+def _finish(core: CorePortal, slots: StreamSlots, stream: Stream) -> None:
+    slots.release()
+    core.run_soon(lambda _rt: stream.close())

@@ -1,0 +1,129 @@
+"""Streaming responses and WebSocket sessions for the Quart door."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from types import FrameType
+from typing import Any
+
+from quart import Response, Websocket
+
+from tandem.core.errors import TandemError
+from tandem.core.hub import SHUTTING_DOWN, SLOW_CONSUMER
+from tandem.core.runtime import Runtime
+from tandem.core.schemas import HistoryQuery
+from tandem.core.stream import Stream
+from tandem.protocol.encode import (
+    MIMETYPES,
+    STREAM_HEADERS,
+    Format,
+    encode_batch,
+    encode_event,
+    encode_poll,
+)
+from tandem.protocol.errors import from_exception
+from tandem.protocol.publish import parse_ws_publish
+from tandem.protocol.subscribe import SubscribeRequest
+
+log = logging.getLogger(__name__)
+
+# RFC 6455 close codes for the reasons a hub ends a subscription.
+CLOSE_CODES = {SLOW_CONSUMER: 1013, SHUTTING_DOWN: 1001}
+
+
+async def stream_response(
+    rt: Runtime, topics: tuple[str, ...], sub: SubscribeRequest, fmt: Format
+) -> Response:
+    """A poll answer, or a stream that lasts until the client or the server ends it."""
+    if sub.poll:
+        messages = await rt.history(HistoryQuery(topics, sub.since, sub.filter))
+        return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt])
+    stream = rt.open_stream(topics, sub.since, sub.filter)
+    response = Response(_chunks(stream, fmt), mimetype=MIMETYPES[fmt], headers=STREAM_HEADERS)
+    # Quart cuts responses after RESPONSE_TIMEOUT; a stream lives as long as its client.
+    response.timeout = None
+    return response
+
+
+async def _chunks(stream: Stream, fmt: Format) -> AsyncIterator[bytes]:
+    # Quart cancels this generator when the client goes away; finally leaves the hub.
+    try:
+        async for batch in stream.batches():
+            yield encode_batch(batch, fmt)
+    finally:
+        stream.close()
+
+
+async def websocket_session(
+    rt: Runtime, ws: Websocket, topics: tuple[str, ...], sub: SubscribeRequest
+) -> None:
+    """Send the subscription's events as text frames; accept publishes from the client."""
+    await ws.accept()
+    stream = rt.open_stream(topics, sub.since, sub.filter)
+    receiver = asyncio.create_task(_receive_publishes(rt, ws, topics))
+    try:
+        async for batch in stream.batches():
+            for event in batch:
+                await ws.send(encode_event(event, "ws").decode())
+            if batch and batch[-1].kind == "close":
+                reason = batch[-1].detail or ""
+                await ws.close(CLOSE_CODES.get(reason, 1011), reason)
+                return
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiver
+        stream.close()
+
+
+async def _receive_publishes(rt: Runtime, ws: Websocket, topics: tuple[str, ...]) -> None:
+    max_body = rt.settings.max_body
+    while True:
+        data = await ws.receive()
+        try:
+            await rt.publish(parse_ws_publish(data, topics=topics, max_body=max_body))
+        except TandemError as exc:
+            # A bad publish is answered on the socket; the subscription goes on.
+            await ws.send(from_exception(exc).body.decode())
+
+
+async def close_streams_on_signal(rt: Runtime) -> Callable[[], None]:
+    """End streams as soon as SIGTERM or SIGINT arrives; return a function that undoes it.
+
+    hypercorn waits for open connections before it runs the lifespan shutdown,
+    and a stream never ends by itself: without this, every stream would be cut
+    at ``graceful_timeout`` instead of being told to resume elsewhere.
+
+    The hook is a Python-level handler beside the server's own: the event loop
+    learns of the signal through its wakeup fd either way, so hypercorn's
+    handler still runs. Where the handler is the default (a child of
+    ``hypercorn -w N``, whose parent decides when it stops), nothing is added.
+    """
+    loop = asyncio.get_running_loop()
+    restore: list[tuple[int, Any]] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def on_signal(sig: int, frame: FrameType | None, previous: Any = previous) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                loop.call_soon_threadsafe(rt.begin_shutdown)
+            previous(sig, frame)
+
+        try:
+            signal.signal(signum, on_signal)
+        except ValueError:  # not the main thread: leave signals to whoever owns them
+            continue
+        restore.append((signum, previous))
+
+    def undo() -> None:
+        for signum, previous in restore:
+            with contextlib.suppress(ValueError):
+                signal.signal(signum, previous)
+
+    return undo

@@ -1,0 +1,571 @@
+"""Real Tandem servers on loopback, for end-to-end tests, nginx tests and benchmarks.
+
+A :class:`ServerProcess` runs one command from the repository root, in its own
+process group, with its output in log files, and waits until the server answers
+``GET /api/v1/health`` with 200. Leaving the ``with`` block stops it: SIGTERM to
+the whole group, SIGKILL after the stop timeout.
+
+    from tests.servers import gunicorn, hypercorn, migrate, serving
+
+    migrate(db_url)                                  # the real `tandem db upgrade`
+    with serving(gunicorn(db_url), hypercorn(db_url)) as (wsgi, asgi):
+        with httpx.Client(trust_env=False) as http:  # no proxy between us and loopback
+            http.post(f"{wsgi.url}/alerts", content="hi")
+            http.get(f"{asgi.url}/alerts/json?poll=1")
+
+``serving`` boots several servers at once and always stops all of them. In a
+test, the ``server_pool`` fixture does the same and also adds the servers' log
+tails to the report of a failed test. ``tests/conftest.py`` registers this module
+as a plugin, so the fixture is available to every test module; import the rest
+as ``tests.servers`` (pyproject.toml puts the repository root on ``pythonpath``).
+
+A server inherits ``os.environ``, with ``TANDEM_ENV=testing`` and the caller's
+overrides on top; since it runs from the repository root, a ``.env`` file there
+applies too, as it would in production. Servers are stopped even when a test
+fails, and any left running are stopped when the interpreter exits. Log files
+outlive the server: the pool's sit under the test's ``tmp_path``, others in a
+new ``tandem-servers-*`` temporary directory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+HEALTH_PATH = "/api/v1/health"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+_POLL = 0.05
+# How a server says that its port was taken between free_port() and its bind().
+_PORT_TAKEN = ("Address already in use", "Connection in use")
+_PORT_ATTEMPTS = 3
+
+Command = Sequence[str] | Callable[[int], Sequence[str]]
+
+
+class ServerError(RuntimeError):
+    """A server did not start, or a log line did not appear, in time."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that is free on ``host`` right now (another process may take it later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def executable(name: str) -> str:
+    """The console script ``name`` installed beside the running interpreter (the venv)."""
+    for directory in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(directory) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise ServerError(f"{name!r} is not installed beside {sys.executable} nor on PATH")
+    return found
+
+
+def server_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` with ``TANDEM_ENV=testing``, unbuffered output and ``overrides``."""
+    env = dict(os.environ)
+    env.update({"TANDEM_ENV": "testing", "PYTHONUNBUFFERED": "1"})
+    env.update(overrides or {})
+    return env
+
+
+class ServerProcess:
+    """One server process group on loopback; a context manager that starts and stops it.
+
+    ``command`` is an argv, or a function of the port that returns one: then a port
+    that another process takes before the server binds it is replaced, up to three
+    times. Output goes to ``<log_dir>/<name>-<port>.stdout.log`` and ``.stderr.log``.
+    """
+
+    def __init__(
+        self,
+        command: Command,
+        *,
+        name: str = "server",
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        log_dir: Path | str | None = None,
+        ready_path: str = HEALTH_PATH,
+        ready_timeout: float = READY_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+        cwd: Path = REPO_ROOT,
+    ) -> None:
+        if port is None and not callable(command):
+            raise ValueError("give the port that a fixed command listens on")
+        self.name = name
+        self.port = port if port is not None else free_port()
+        self.env = server_env(env)
+        # None: a new temporary directory, chosen at start() (a ServerPool sets its own).
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.ready_path = ready_path
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.cwd = cwd
+        self._command = command
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._logs: tuple[Path, Path] | None = None
+        self._reaped = False
+        self._stopping = False
+
+    def __repr__(self) -> str:
+        state = "not started" if self._proc is None else f"pid {self._proc.pid}"
+        return f"<ServerProcess {self.name} {self.url} {state}>"
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The pid of the process started, which leads its process group."""
+        if self._proc is None:
+            raise ServerError(f"{self.name} was not started")
+        return self._proc.pid
+
+    @property
+    def argv(self) -> list[str]:
+        command = self._command
+        return list(command(self.port) if callable(command) else command)
+
+    @property
+    def stdout_path(self) -> Path:
+        return self._log_paths()[0]
+
+    @property
+    def stderr_path(self) -> Path:
+        return self._log_paths()[1]
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once stopped; negative for the signal that killed it."""
+        return None if self._proc is None else self._proc.returncode
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and not self._reaped and not self._exited()
+
+    def start(self) -> Self:
+        """Start the process and return at once; :meth:`wait_ready` waits for it."""
+        if self._proc is not None:
+            raise ServerError(f"{self.name} was already started")
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="tandem-servers-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        base = f"{self.name}-{self.port}"
+        self._logs = (self.log_dir / f"{base}.stdout.log", self.log_dir / f"{base}.stderr.log")
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self._proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        self._reaped = self._stopping = False
+        _track(self)
+        return self
+
+    def wait_ready(self) -> Self:
+        """Wait until ``ready_path`` answers 200. Fail early, with the log, if the server exits."""
+        if self._proc is None:
+            raise ServerError(f"{self.name} was not started")
+        attempt = 1
+        while True:
+            deadline = time.monotonic() + self.ready_timeout
+            last = "no answer yet"
+            with httpx.Client(trust_env=False, timeout=2.0) as client:
+                while not self._exited() and not self._port_taken():
+                    try:
+                        response = client.get(self.url + self.ready_path)
+                        if response.status_code == 200:
+                            return self
+                        last = f"HTTP {response.status_code}"
+                    except httpx.TransportError as exc:
+                        last = repr(exc)
+                    if time.monotonic() >= deadline:
+                        self.stop()
+                        raise ServerError(
+                            f"{self.name} was not ready after {self.ready_timeout:.0f} s "
+                            f"({last})\n{self.log_tail()}"
+                        )
+                    time.sleep(_POLL)
+            taken = self._port_taken()
+            code = self.stop()
+            if not (taken and callable(self._command) and attempt < _PORT_ATTEMPTS):
+                raise ServerError(
+                    f"{self.name} exited with {code} before it was ready\n{self.log_tail()}"
+                )
+            # Another process took the port after free_port(): try again on a new one.
+            attempt += 1
+            self.port, self._proc = free_port(), None
+            self.start()
+
+    def send_signal(self, sig: int, *, group: bool = False) -> None:
+        """Send ``sig`` to the leader, or to its whole process group. No-op once it exited."""
+        if self._proc is None or self._exited_and_reaped():
+            return
+        # Until the leader is reaped its pid, which is also the group id, cannot be reused.
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(self._proc.pid, sig)
+            else:
+                os.kill(self._proc.pid, sig)
+
+    def begin_stop(self, sig: int = signal.SIGTERM, *, group: bool = True) -> None:
+        """Ask the server to stop, once, without waiting: several can then stop in parallel."""
+        if not self._stopping and not self._exited():
+            self._stopping = True
+            self.send_signal(sig, group=group)
+
+    def wait_exit(self, timeout: float | None) -> bool:
+        """Wait until the leader exits, without reaping it; return whether it did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._exited():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL / 2)
+        return True
+
+    def stop(
+        self, sig: int = signal.SIGTERM, *, group: bool = True, timeout: float | None = None
+    ) -> int | None:
+        """Stop the server and return its exit code; idempotent.
+
+        Sends ``sig`` to the process group (or only the leader: ``group=False``), waits
+        up to ``timeout`` (default ``stop_timeout``) for the leader to exit, then kills
+        the group, which also ends any stragglers the leader left behind.
+        """
+        if self._proc is None:
+            return None
+        try:
+            if not self._exited_and_reaped():
+                if not self._exited():
+                    self.begin_stop(sig, group=group)
+                    if not self.wait_exit(self.stop_timeout if timeout is None else timeout):
+                        self.send_signal(signal.SIGKILL, group=True)
+                # The leader is gone but not reaped, so the group id is still ours.
+                self.send_signal(signal.SIGKILL, group=True)
+                self._proc.wait()
+            self._reaped = True
+        finally:
+            _untrack(self)
+        return self._proc.returncode
+
+    def __enter__(self) -> Self:
+        try:
+            if self._proc is None:
+                self.start()
+            return self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stdout_text(self) -> str:
+        return "" if self._logs is None else _read(self._logs[0])
+
+    def stderr_text(self) -> str:
+        return "" if self._logs is None else _read(self._logs[1])
+
+    def log_text(self) -> str:
+        """Everything the server wrote: stdout, then stderr."""
+        return self.stdout_text() + self.stderr_text()
+
+    def log_lines(self) -> list[str]:
+        """The complete stdout lines so far (a line still being written is left out)."""
+        text = self.stdout_text()
+        return text[: text.rfind("\n") + 1].splitlines()
+
+    def log_tail(self, lines: int = 40) -> str:
+        out = self.stdout_text().splitlines()[-lines:]
+        err = self.stderr_text().splitlines()[-lines:]
+        return "\n".join(
+            [
+                f"--- {self.name} stdout (last {len(out)} lines)",
+                *out,
+                f"--- {self.name} stderr (last {len(err)} lines)",
+                *err,
+            ]
+        )
+
+    def wait_for_log(self, predicate: Callable[[str], bool], *, timeout: float = 10.0) -> str:
+        """Wait for a complete stdout line that satisfies ``predicate``, and return it.
+
+        Servers write access lines after the response has gone out, so a client can
+        see the response before its log line exists.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_lines():
+                if predicate(line):
+                    return line
+            if time.monotonic() >= deadline:
+                raise ServerError(
+                    f"no matching line from {self.name} within {timeout} s\n{self.log_tail()}"
+                )
+            time.sleep(_POLL)
+
+    def _log_paths(self) -> tuple[Path, Path]:
+        if self._logs is None:
+            raise ServerError(f"{self.name} was not started: it has no logs")
+        return self._logs
+
+    def _exited_and_reaped(self) -> bool:
+        return self._proc is None or self._reaped or self._proc.returncode is not None
+
+    def _exited(self) -> bool:
+        if self._exited_and_reaped() or self._proc is None:
+            return True
+        if not hasattr(os, "waitid"):  # not Linux: reap now, and skip the sweep for stragglers
+            return self._proc.poll() is not None
+        # WNOWAIT leaves the zombie in place: the group id stays ours until stop() reaps it.
+        try:
+            info = os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+
+    def _port_taken(self) -> bool:
+        return any(marker in self.log_text() for marker in _PORT_TAKEN)
+
+
+def gunicorn(
+    db_url: str,
+    *,
+    workers: int = 2,
+    threads: int = 4,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    log_dir: Path | str | None = None,
+    name: str = "gunicorn",
+    extra_args: Sequence[str] = (),
+) -> ServerProcess:
+    """``gunicorn -c gunicorn.conf.py -b 127.0.0.1:PORT wsgi:app`` on ``db_url``, not started.
+
+    ``extra_args`` go before ``wsgi:app`` (for example ``["--graceful-timeout", "5"]``).
+    """
+    binary = executable("gunicorn")
+    overrides = {
+        "TANDEM_DATABASE_URL": db_url,
+        "TANDEM_WORKERS": str(workers),
+        "TANDEM_THREADS": str(threads),
+        **(env or {}),
+    }
+    args = list(extra_args)
+    return ServerProcess(
+        lambda p: [binary, "-c", "gunicorn.conf.py", "-b", f"{LOOPBACK}:{p}", *args, "wsgi:app"],
+        name=name,
+        port=port,
+        env=overrides,
+        log_dir=log_dir,
+    )
+
+
+def hypercorn(
+    db_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    log_dir: Path | str | None = None,
+    name: str = "hypercorn",
+    workers: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> ServerProcess:
+    """``hypercorn -c hypercorn.toml -b 127.0.0.1:PORT asgi:app`` on ``db_url``, not started.
+
+    ``workers`` replaces the config's (``-w N``); ``extra_args`` go before ``asgi:app``.
+    """
+    binary = executable("hypercorn")
+    args = [*(["-w", str(workers)] if workers is not None else []), *extra_args]
+    return ServerProcess(
+        lambda p: [binary, "-c", "hypercorn.toml", "-b", f"{LOOPBACK}:{p}", *args, "asgi:app"],
+        name=name,
+        port=port,
+        env={"TANDEM_DATABASE_URL": db_url, **(env or {})},
+        log_dir=log_dir,
+    )
+
+
+def migrate(
+    db_url: str, *, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``tandem db upgrade`` on ``db_url``; raise with its output if it fails."""
+    result = subprocess.run(
+        [executable("tandem"), "db", "upgrade"],
+        cwd=REPO_ROOT,
+        env=server_env({"TANDEM_DATABASE_URL": db_url, **(env or {})}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ServerError(
+            f"tandem db upgrade exited with {result.returncode}\n{result.stdout}{result.stderr}"
+        )
+    return result
+
+
+def stop_all(servers: Sequence[ServerProcess], *, timeout: float | None = None) -> None:
+    """Stop ``servers`` together: signal every one first, then wait for each."""
+    for server in servers:
+        server.begin_stop()
+    errors: list[BaseException] = []
+    for server in reversed(servers):
+        try:
+            server.stop(timeout=timeout)
+        except BaseException as exc:  # stop the others before raising
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+@contextlib.contextmanager
+def serving(*servers: ServerProcess) -> Iterator[tuple[ServerProcess, ...]]:
+    """Start ``servers`` at once, wait until each is ready, and stop all of them at the end."""
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        stop_all(servers)
+
+
+class ServerPool:
+    """The servers of one test: started together, all stopped by :meth:`close`.
+
+    Servers created without a ``log_dir`` write their logs into the pool's.
+    """
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self.log_dir = log_dir
+        self.servers: list[ServerProcess] = []
+
+    def start(self, *servers: ServerProcess) -> tuple[ServerProcess, ...]:
+        """Start ``servers`` at once and wait until each is ready."""
+        self.servers.extend(servers)
+        for server in servers:
+            if server.log_dir is None:
+                server.log_dir = self.log_dir
+            server.start()
+        for server in servers:
+            server.wait_ready()
+        return servers
+
+    def close(self) -> None:
+        stop_all(self.servers)
+
+
+# Every server started and not yet stopped, so that none outlives the test run.
+_LIVE: set[ServerProcess] = set()
+_STARTED: list[ServerProcess] = []
+_LOCK = threading.Lock()
+
+
+def _track(server: ServerProcess) -> None:
+    with _LOCK:
+        _LIVE.add(server)
+        if server not in _STARTED:  # a restart on a new port is the same server
+            _STARTED.append(server)
+
+
+def _untrack(server: ServerProcess) -> None:
+    with _LOCK:
+        _LIVE.discard(server)
+
+
+def live_servers() -> set[ServerProcess]:
+    """The servers started in this interpreter and not stopped yet."""
+    with _LOCK:
+        return set(_LIVE)
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    stop_all(list(live_servers()), timeout=5.0)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+# --- pytest plugin ---------------------------------------------------------------------
+
+_FIRST_STARTED = pytest.StashKey[int]()
+
+
+@pytest.fixture
+def server_pool(tmp_path: Path) -> Iterator[ServerPool]:
+    """A :class:`ServerPool` whose servers log under ``tmp_path`` and stop after the test."""
+    pool = ServerPool(log_dir=tmp_path / "servers")
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_servers(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Like Flask's leak_detector: a test must stop every server it started.
+    before = live_servers()
+    with _LOCK:
+        request.node.stash[_FIRST_STARTED] = len(_STARTED)
+    yield
+    leaked = sorted(live_servers() - before, key=lambda server: server.port)
+    stop_all(leaked)
+    if leaked:
+        pytest.fail(f"the test left servers running (now stopped): {leaked}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Add the log tails of the servers that a failed test started to its report."""
+    report = yield
+    first = item.stash.get(_FIRST_STARTED, None)
+    if report.failed and first is not None:
+        with _LOCK:
+            started = _STARTED[first:]
+        for server in started:
+            report.sections.append((f"server {server.name} {server.url}", server.log_tail()))
+    return report

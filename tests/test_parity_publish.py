@@ -1,0 +1,348 @@
+"""Parity: ntfy publishing answers the same through the Flask and the Quart door.
+
+Every test runs once per door through the ``client`` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+BASE_KEYS = {"id", "time", "expires", "event", "topic", "message"}
+PRIORITIES = {
+    "min": 1,
+    "low": 2,
+    "default": 3,
+    "high": 4,
+    "max": 5,
+    "urgent": 5,
+    "1": 1,
+    "2": 2,
+    "3": 3,
+    "4": 4,
+    "5": 5,
+    "HIGH": 4,
+    " max ": 5,
+}
+
+
+async def poll(client: httpx.AsyncClient, topic: str = "alerts") -> list[dict[str, Any]]:
+    response = await client.get(f"/{topic}/json", params={"poll": "1"})
+    assert response.status_code == 200
+    return [json.loads(line) for line in response.content.splitlines()]
+
+
+async def publish_ok(client: httpx.AsyncClient, url: str = "/alerts", **kwargs: Any) -> Any:
+    """Publish, check the answer is a well-formed message, and return its JSON."""
+    response = await client.request(kwargs.pop("method", "POST"), url, **kwargs)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    data = response.json()
+    assert BASE_KEYS <= data.keys() <= BASE_KEYS | {"title", "priority", "tags", "click"}
+    assert data["event"] == "message"
+    assert isinstance(data["id"], str)
+    assert data["id"]
+    assert isinstance(data["time"], int)
+    assert data["expires"] >= data["time"]
+    return data
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_publish_body_is_message_and_is_stored(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    data = await publish_ok(client, method=method, content=b"backup done")
+    assert (data["topic"], data["message"]) == ("alerts", "backup done")
+    assert data.keys() == BASE_KEYS
+    assert data["expires"] > data["time"]
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"multi\nline", "multi\nline"),
+        ("caf\u00e9 \u2713".encode(), "caf\u00e9 \u2713"),
+        (b"  padded  \n", "padded"),
+    ],
+)
+async def test_publish_body_text(client: httpx.AsyncClient, body: bytes, expected: str) -> None:
+    data = await publish_ok(client, content=body)
+    assert data["message"] == expected
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "backup done"),  # what `curl -d` sends
+        ("application/x-www-form-urlencoded", "a=b&c=d"),
+        ("multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=a"),
+        ("application/json", '{"topic": "elsewhere", "message": "not parsed"}'),
+        ("text/plain; charset=utf-8", "plain"),
+    ],
+)
+async def test_body_is_the_raw_text_whatever_its_type(
+    client: httpx.AsyncClient, content_type: str, body: str
+) -> None:
+    data = await publish_ok(client, content=body.encode(), headers={"Content-Type": content_type})
+    assert (data["topic"], data["message"]) == ("alerts", body)
+    assert await poll(client) == [data]
+
+
+# (field, expected value, header names, query names) for every ntfy option alias.
+OPTION_ALIASES = [
+    ("title", "Nightly", ["X-Title", "Title", "t", "ti", "x-title", "TITLE"], ["title", "t", "ti"]),
+    ("priority", 4, ["X-Priority", "Priority", "prio", "p"], ["priority", "prio", "p"]),
+    ("tags", ["a", "b"], ["X-Tags", "Tags", "tag", "ta"], ["tags", "tag", "ta"]),
+    ("click", "https://example.com/x", ["X-Click", "Click"], ["click"]),
+]
+RAW_VALUE = {
+    "title": "Nightly",
+    "priority": "high",
+    "tags": "a,b",
+    "click": "https://example.com/x",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "expected", "source", "name"),
+    [
+        (field, expected, source, name)
+        for field, expected, headers, queries in OPTION_ALIASES
+        for source, names in (("header", headers), ("query", queries))
+        for name in names
+    ],
+)
+async def test_option_alias(
+    client: httpx.AsyncClient, field: str, expected: object, source: str, name: str
+) -> None:
+    where = {"headers" if source == "header" else "params": {name: RAW_VALUE[field]}}
+    data = await publish_ok(client, content=b"hi", **where)
+    assert data[field] == expected
+    assert data.keys() == BASE_KEYS | {field}
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(("value", "expected"), PRIORITIES.items())
+@pytest.mark.parametrize("source", ["headers", "params"])
+async def test_priority_values(
+    client: httpx.AsyncClient, value: str, expected: int, source: str
+) -> None:
+    data = await publish_ok(client, content=b"hi", **{source: {"priority": value}})
+    assert data["priority"] == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("a", ["a"]), ("a, b ,c", ["a", "b", "c"]), ("a,,b,", ["a", "b"]), (" , ", None)],
+)
+async def test_tags_list(client: httpx.AsyncClient, value: str, expected: list[str] | None) -> None:
+    data = await publish_ok(client, content=b"hi", headers={"Tags": value})
+    assert data.get("tags") == expected
+
+
+async def test_every_option_at_once(client: httpx.AsyncClient) -> None:
+    headers = {"Title": "T", "Priority": "5", "Tags": "x,y", "Click": "https://c.example"}
+    data = await publish_ok(client, content=b"all", headers=headers)
+    expected = {"title": "T", "priority": 5, "tags": ["x", "y"], "click": "https://c.example"}
+    assert {key: data[key] for key in expected} == expected
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "expected"),
+    [
+        ({"Title": "from header"}, {"title": "from query"}, "from header"),
+        ({"t": "short header"}, {"title": "long query"}, "short header"),
+        ({}, {"t": "query alias"}, "query alias"),
+    ],
+)
+async def test_header_beats_query(
+    client: httpx.AsyncClient, headers: dict[str, str], params: dict[str, str], expected: str
+) -> None:
+    data = await publish_ok(client, content=b"hi", headers=headers, params=params)
+    assert data["title"] == expected
+
+
+async def test_utf8_header_value(client: httpx.AsyncClient) -> None:
+    # curl sends the header bytes as typed; servers hand them over as latin-1.
+    data = await publish_ok(client, content=b"hi", headers={"Title": "caf\u00e9".encode()})
+    assert data["title"] == "caf\u00e9"
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("headers", {"X-Cache": "no"}),
+        ("headers", {"Cache": "no"}),
+        ("headers", {"x-cache": "NO"}),
+        ("headers", {"X-Cache": "0"}),
+        ("headers", {"X-Cache": "false"}),
+        ("headers", {"X-Cache": "off"}),
+        ("params", {"cache": "no"}),
+    ],
+)
+async def test_cache_no_answers_but_stores_nothing(
+    client: httpx.AsyncClient, where: str, value: dict[str, str]
+) -> None:
+    data = await publish_ok(client, content=b"live only", **{where: value})
+    assert data["message"] == "live only"
+    assert await poll(client) == []
+    assert (await client.get("/api/v1/topics")).json() == {"topics": []}
+
+
+async def test_uncached_id_is_still_a_cursor(client: httpx.AsyncClient) -> None:
+    live = await publish_ok(client, content=b"live", headers={"X-Cache": "no"})
+    stored = await publish_ok(client, content=b"stored")
+    resumed = await client.get("/alerts/json", params={"poll": "1", "since": live["id"]})
+    assert resumed.json() == stored
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "true", "on", ""])
+async def test_cache_yes_stores(client: httpx.AsyncClient, value: str) -> None:
+    data = await publish_ok(client, content=b"kept", headers={"X-Cache": value})
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Markdown": "yes"},
+        {"X-Markdown": "1"},
+        {"Icon": "https://example.com/icon.png"},
+        {"Actions": "view, Open portal, https://example.com, clear=true"},
+        {"Email": "ops@example.com"},
+        {"Delay": "10m"},
+        {"X-Delay": "tomorrow, 10am"},
+        {"Attach": "https://example.com/file.jpg"},
+        {"Filename": "file.jpg"},
+        {"Firebase": "no"},
+        {"UnifiedPush": "1"},
+        {"Call": "yes"},
+    ],
+)
+async def test_unknown_ntfy_headers_are_ignored(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    data = await publish_ok(client, content=b"plain", headers=headers)
+    assert data.keys() == BASE_KEYS
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+@pytest.mark.parametrize("body", [b"", b"   ", b"\n\n"])
+async def test_empty_body_is_triggered(client: httpx.AsyncClient, method: str, body: bytes) -> None:
+    data = await publish_ok(client, method=method, content=body)
+    assert data["message"] == "triggered"
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"headers": {"X-Message": "from option"}},
+        {"headers": {"Message": "from option"}},
+        {"headers": {"m": "from option"}},
+        {"params": {"message": "from option"}},
+        {"params": {"m": "from option"}},
+    ],
+)
+async def test_message_option_when_body_empty(
+    client: httpx.AsyncClient, where: dict[str, dict[str, str]]
+) -> None:
+    data = await publish_ok(client, content=b"", **where)
+    assert data["message"] == "from option"
+    assert await poll(client) == [data]
+
+
+async def test_body_beats_message_option(client: httpx.AsyncClient) -> None:
+    data = await publish_ok(client, content=b"body", params={"message": "query"})
+    assert data["message"] == "body"
+
+
+async def test_message_option_escaped_newline(client: httpx.AsyncClient) -> None:
+    data = await publish_ok(client, content=b"", params={"message": "one\\ntwo"})
+    assert data["message"] == "one\ntwo"
+
+
+@pytest.mark.parametrize("action", ["publish", "send", "trigger"])
+async def test_get_publish(client: httpx.AsyncClient, action: str) -> None:
+    params = {"message": "via get", "title": "T", "p": "2", "ta": "x"}
+    data = await publish_ok(client, f"/alerts/{action}", method="GET", params=params)
+    assert data["message"] == "via get"
+    assert (data["title"], data["priority"], data["tags"]) == ("T", 2, ["x"])
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize("action", ["publish", "send", "trigger"])
+async def test_get_publish_without_message_is_triggered(
+    client: httpx.AsyncClient, action: str
+) -> None:
+    data = await publish_ok(client, f"/alerts/{action}", method="GET")
+    assert data["message"] == "triggered"
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"topic": "alerts", "message": "json"}, {"message": "json"}),
+        ({"topic": "alerts"}, {"message": "triggered"}),
+        ({"topic": "alerts", "message": "  "}, {"message": "triggered"}),
+        (
+            {
+                "topic": "alerts",
+                "message": "full",
+                "title": "T",
+                "priority": 4,
+                "tags": ["a", "b"],
+                "click": "https://example.com",
+            },
+            {
+                "message": "full",
+                "title": "T",
+                "priority": 4,
+                "tags": ["a", "b"],
+                "click": "https://example.com",
+            },
+        ),
+        ({"topic": "alerts", "message": "m", "priority": "urgent"}, {"priority": 5}),
+        ({"topic": "alerts", "message": "m", "priority": "2"}, {"priority": 2}),
+        ({"topic": "alerts", "message": "m", "tags": [" a ", ""]}, {"tags": ["a"]}),
+        ({"topic": "alerts", "message": "m", "title": None}, {"message": "m"}),
+        ({"topic": "alerts", "message": "m", "markdown": True, "icon": "x"}, {"message": "m"}),
+    ],
+)
+async def test_json_publish(
+    client: httpx.AsyncClient, payload: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    data = await publish_ok(client, "/", json=payload)
+    assert data["topic"] == "alerts"
+    assert {key: data[key] for key in expected} == expected
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize("cache", [False, "no"])
+async def test_json_publish_uncached(client: httpx.AsyncClient, cache: object) -> None:
+    payload = {"topic": "alerts", "message": "live", "cache": cache}
+    data = await publish_ok(client, "/", json=payload)
+    assert data["message"] == "live"
+    assert await poll(client) == []
+
+
+@pytest.mark.parametrize("topic", ["a", "A-b_9", "x" * 64])
+async def test_valid_topic_names(client: httpx.AsyncClient, topic: str) -> None:
+    data = await publish_ok(client, f"/{topic}", content=b"hi")
+    assert data["topic"] == topic
+    assert await poll(client, topic) == [data]
+
+
+async def test_topics_are_separate(client: httpx.AsyncClient) -> None:
+    first = await publish_ok(client, "/one", content=b"1")
+    second = await publish_ok(client, "/two", content=b"2")
+    assert (await poll(client, "one"), await poll(client, "two")) == ([first], [second])
+    assert first["id"] != second["id"]
