@@ -10,14 +10,11 @@ from typing import TypeVar
 import click
 from pydantic import ValidationError
 
-from tandem.core import migrate
 from tandem.core.errors import TandemError
 from tandem.core.runtime import Runtime
-from tandem.core.schemas import NewMessage
 from tandem.core.settings import Settings
 from tandem.protocol.encode import message_json
-from tandem.protocol.publish import parse_priority, parse_tags
-from tandem.protocol.topics import validate_topic
+from tandem.protocol.publish import parse_publish
 
 T = TypeVar("T")
 
@@ -61,6 +58,8 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def upgrade(revision: str) -> None:
     """Create or migrate the schema of TANDEM_DATABASE_URL."""
+    from tandem.core import migrate  # alembic is slow to import; only this command needs it
+
     settings = _settings()
     migrate.upgrade(settings, revision)
     click.echo(f"database at revision {revision}", err=True)
@@ -90,17 +89,18 @@ def publish(
     click_url: str | None,
     no_cache: bool,
 ) -> None:
-    """Publish MESSAGE to TOPIC and print the stored message as JSON."""
+    """Publish MESSAGE to TOPIC and print the published message as JSON.
+
+    MESSAGE goes through the same parsing as an HTTP publish: the same limits,
+    and an empty MESSAGE becomes "triggered".
+    """
+    settings = _settings()
+    options = {"title": title, "priority": priority, "tags": tags, "click": click_url}
+    query = {name: value for name, value in options.items() if value is not None}
+    if no_cache:
+        query["cache"] = "no"
     try:
-        new = NewMessage(
-            topic=validate_topic(topic),
-            message=message,
-            title=title,
-            priority=parse_priority(priority),
-            tags=parse_tags(tags),
-            click=click_url,
-            cache=not no_cache,
-        )
+        new = parse_publish(topic, {}, query, message.encode(), max_body=settings.max_body)
     except TandemError as exc:
         raise click.BadParameter(exc.message) from None
     msg = _run(lambda rt: rt.publish(new))

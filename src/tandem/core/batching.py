@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -49,13 +49,26 @@ class BatchWriter(Generic[In, Out]):
                 del self._pending[: self._max_batch]
                 try:
                     results = await self._write([item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError("the batch write returned the wrong number of results")
                 except Exception as exc:  # handed to every waiter, not swallowed
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    _fail(batch, exc)
                     continue
+                except BaseException:
+                    # Cancelled mid-write: nobody may wait forever.
+                    _fail(batch, RuntimeError("the batch write was cancelled"))
+                    raise
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
         finally:
             self._drain_task = None
+            pending, self._pending = self._pending, []
+            if pending and not asyncio.get_running_loop().is_closed():
+                _fail(pending, RuntimeError("the batch writer stopped"))
+
+
+def _fail(batch: Sequence[tuple[object, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)

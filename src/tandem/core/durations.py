@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^(\d{1,9})(s|m|h|d)$")
+_DURATION = re.compile(r"^([0-9]{1,9})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -14,7 +14,7 @@ def parse_duration(text: str) -> int:
     A bare number counts as seconds, so ``"90"`` and ``"90s"`` are the same.
     """
     value = text.strip().lower()
-    if value.isdigit() and len(value) <= 9:
+    if value.isascii() and value.isdigit() and len(value) <= 9:
         return int(value)
     match = _DURATION.match(value)
     if match is None:

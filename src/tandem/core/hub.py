@@ -71,8 +71,11 @@ class Subscriber:
         Returns an empty list when the subscription was closed.
         """
         if not self._items and self.closed is None:
+            # asyncio.timeout, not wait_for: wait_for wraps the wait in a Task of its
+            # own, and with ten thousand idle subscribers those tasks add up.
             try:
-                await asyncio.wait_for(self._ready.wait(), max_wait)
+                async with asyncio.timeout(max_wait):
+                    await self._ready.wait()
             except TimeoutError:
                 return None
         self._ready.clear()

@@ -155,6 +155,11 @@ class Runtime:
                 engines=self.engines, topics=topics, since=since, now=self.now()
             )
 
+    async def committed_seq(self) -> int:
+        """The newest sequence number committed to the database (by any process)."""
+        async with _database_errors():
+            return await store.last_seq(engines=self.engines)
+
     def open_stream(self, topics: Sequence[str], since: Since, filter: MessageFilter) -> Stream:
         """Register a live subscription. Call :meth:`Stream.close` when it ends."""
         return Stream(
@@ -166,6 +171,7 @@ class Runtime:
             history=self.history,
             has_gap=self.has_gap,
             clock=self.now,
+            committed_seq=self.committed_seq,
         )
 
     async def page(self, topic: str, *, after_seq: int, limit: int) -> MessagePage:
@@ -196,5 +202,16 @@ async def _database_errors() -> AsyncIterator[None]:
     try:
         yield
     except (OperationalError, DBAPIError, OSError) as exc:
+        if _schema_missing(exc):
+            log.error("database schema missing or out of date: run `tandem db upgrade`")
+            raise Unavailable(
+                "the database schema is missing or out of date: run `tandem db upgrade`"
+            ) from exc
         log.warning("database unavailable: %s", type(exc).__name__)
         raise Unavailable("the database is unavailable, try again shortly", retry_after=5) from exc
+
+
+def _schema_missing(exc: Exception) -> bool:
+    # SQLite says "no such table", PostgreSQL "relation ... does not exist" (UndefinedTable).
+    text = str(getattr(exc, "orig", exc))
+    return "no such table" in text or ("relation" in text and "does not exist" in text)

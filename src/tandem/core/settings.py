@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     subscriber_queue: int = Field(default=1000, ge=1)
+    # permessage-deflate on WebSockets; off, because it costs ~256 KiB per connection.
+    ws_compression: bool = False
     redis_prefix: str = "tandem:"
     # How often a SQLite relay checks for commits by other processes, in seconds.
     sqlite_poll_interval: float = Field(default=0.02, gt=0)

@@ -54,6 +54,7 @@ class Stream:
         history: Callable[[HistoryQuery], Awaitable[list[Message]]],
         has_gap: Callable[[Sequence[str], Since], Awaitable[bool]],
         clock: Callable[[], int],
+        committed_seq: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.topics = tuple(topics)
         self.since = since
@@ -63,6 +64,7 @@ class Stream:
         self._history = history
         self._has_gap = has_gap
         self._clock = clock
+        self._committed_seq = committed_seq
         self._label = ",".join(self.topics)
         self._subscriber: Subscriber | None = None
         self._last_seq = 0
@@ -106,6 +108,10 @@ class Stream:
         self._last_seq = {"none": self._hub.last_seq, "seq": self.since.value}.get(
             self.since.kind, 0
         )
+        if self.since.kind == "none" and self._committed_seq is not None:
+            # The hub lags the database by one relay read: without this, a message
+            # committed before the subscription would still arrive as "new".
+            self._last_seq = max(self._last_seq, await self._committed_seq())
         events = [self._event("open")]
         if await self._has_gap(self.topics, self.since):
             events.append(self._event("gap", detail=GAP_NOTICE))

@@ -83,7 +83,9 @@ def parse_json_publish(body: bytes, *, max_body: int, topic: str | None = None) 
         if topic is None:
             raise InvalidInput("missing field 'topic'")
     raw_priority = data.get("priority")
-    if raw_priority is not None and not isinstance(raw_priority, int | str):
+    if isinstance(raw_priority, bool) or (
+        raw_priority is not None and not isinstance(raw_priority, int | str)
+    ):
         raise InvalidInput("invalid priority: use 1-5 or min, low, default, high, max, urgent")
     tags = data.get("tags")
     if tags is not None and (
@@ -186,4 +188,4 @@ def parse_ws_publish(data: str | bytes, *, topics: tuple[str, ...], max_body: in
         named = None
     if named is None and default is None:
         raise InvalidInput("missing field 'topic': this socket subscribes to several topics")
-    return parse_json_publish(body, max_body=max_body, topic=None if named else default)
+    return parse_json_publish(body, max_body=max_body, topic=None if named is not None else default)

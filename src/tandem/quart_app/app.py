@@ -12,6 +12,7 @@ from tandem.core.settings import Settings
 from tandem.protocol.requests import request_id as make_request_id
 from tandem.quart_app import errors
 from tandem.quart_app.api import bp as api_bp
+from tandem.quart_app.compression import use_websocket_compression
 from tandem.quart_app.main import bp as main_bp
 from tandem.quart_app.streams import close_streams_on_signal
 from tandem.quart_app.wire import bp as wire_bp
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         MAX_CONTENT_LENGTH=settings.max_body,
         TANDEM_SETTINGS=settings,
     )
+    use_websocket_compression(settings.ws_compression)
     runtime = Runtime(settings)
     app.extensions["tandem"] = runtime
     app.before_serving(runtime.start)

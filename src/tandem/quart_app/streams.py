@@ -24,6 +24,7 @@ from tandem.protocol.encode import (
     encode_batch,
     encode_event,
     encode_poll,
+    message_json,
 )
 from tandem.protocol.errors import from_exception
 from tandem.protocol.publish import parse_ws_publish
@@ -63,6 +64,13 @@ async def websocket_session(
 ) -> None:
     """Send the subscription's events as text frames; accept publishes from the client."""
     await ws.accept()
+    if sub.poll:
+        # As on the HTTP kinds: the stored messages, then the end of the conversation.
+        messages = await rt.history(HistoryQuery(topics, sub.since, sub.filter))
+        for msg in messages:
+            await ws.send(message_json(msg).decode())
+        await ws.close(1000)
+        return
     stream = rt.open_stream(topics, sub.since, sub.filter)
     receiver = asyncio.create_task(_receive_publishes(rt, ws, topics))
     try:

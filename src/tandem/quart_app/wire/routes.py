@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quart import Response, request, websocket
 
+from tandem.core.errors import InvalidInput
 from tandem.protocol.encode import Format, message_json
 from tandem.protocol.publish import parse_json_publish, parse_publish
 from tandem.protocol.subscribe import parse_subscribe
@@ -35,6 +36,11 @@ async def subscribe(topics: str, kind: Format) -> Response:
     rt = runtime()
     sub = parse_subscribe(request.headers, request.args, now=rt.now())
     return await stream_response(rt, names, sub, kind)
+
+
+@bp.get("/<topics>/ws")
+async def subscribe_ws_without_upgrade(topics: str) -> Response:
+    raise InvalidInput("this endpoint speaks WebSocket: connect with an Upgrade: websocket request")
 
 
 @bp.websocket("/<topics>/ws")

@@ -1,0 +1,336 @@
+"""Wire encodings, the error table and the OpenAPI document."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+import pytest
+
+from tandem.core import errors as core_errors
+from tandem.core.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TandemError,
+    Unavailable,
+    Unsupported,
+)
+from tandem.core.ids import encode_id
+from tandem.core.schemas import Message, MessagePage, TopicStat
+from tandem.protocol.api import health_body, message_body, page_body, topics_body
+from tandem.protocol.encode import (
+    SSE_RETRY_MS,
+    message_dict,
+    message_json,
+    ndjson,
+    raw_line,
+    sse_frame,
+)
+from tandem.protocol.errors import (
+    STATUS_FOR,
+    error_response,
+    from_exception,
+    http_error,
+    internal_error,
+)
+from tandem.protocol.openapi import build_document, document_json
+
+BASE_KEYS = {"id", "time", "expires", "event", "topic", "message"}
+
+
+def _message(seq: int = 1, text: str = "hello", **options: Any) -> Message:
+    return Message(
+        id=encode_id(seq),
+        seq=seq,
+        time=1_700_000_000,
+        expires=1_700_043_200,
+        topic="alerts",
+        message=text,
+        **options,
+    )
+
+
+FULL: dict[str, Any] = {
+    "title": "Backup",
+    "priority": 4,
+    "tags": ("a", "b"),
+    "click": "https://e.com",
+}
+
+
+# --- message JSON --------------------------------------------------------------------------
+
+
+def test_message_dict_omits_unset_options() -> None:
+    msg = _message()
+    assert message_dict(msg) == {
+        "id": msg.id,
+        "time": 1_700_000_000,
+        "expires": 1_700_043_200,
+        "event": "message",
+        "topic": "alerts",
+        "message": "hello",
+    }
+
+
+def test_message_dict_includes_set_options() -> None:
+    data = message_dict(_message(**FULL))
+    assert set(data) == BASE_KEYS | {"title", "priority", "tags", "click"}
+    assert (data["title"], data["priority"], data["tags"], data["click"]) == (
+        "Backup",
+        4,
+        ["a", "b"],
+        "https://e.com",
+    )
+
+
+@pytest.mark.parametrize("option", sorted(FULL))
+def test_message_dict_includes_each_option_alone(option: str) -> None:
+    data = message_dict(_message(**{option: FULL[option]}))
+    assert set(data) == BASE_KEYS | {option}
+
+
+def test_message_dict_keeps_an_empty_title_but_not_empty_tags() -> None:
+    # None means unset; an empty tuple of tags means no tags.
+    data = message_dict(_message(title="", tags=()))
+    assert data["title"] == ""
+    assert "tags" not in data
+
+
+def test_message_json_and_message_body_are_the_dict() -> None:
+    msg = _message(**FULL)
+    assert orjson.loads(message_json(msg)) == orjson.loads(orjson.dumps(message_dict(msg)))
+    assert orjson.loads(message_body(msg)) == orjson.loads(message_json(msg))
+
+
+def test_ndjson_is_one_object_per_line() -> None:
+    msgs = [_message(1, "one"), _message(2, "two\nlines"), _message(3, "three", title="t")]
+    body = ndjson(msgs)
+    assert body.endswith(b"\n")
+    lines = body.split(b"\n")
+    assert lines[-1] == b""
+    assert [orjson.loads(line) for line in lines[:-1]] == [message_dict(m) for m in msgs]
+
+
+def test_ndjson_of_nothing_is_empty() -> None:
+    assert ndjson([]) == b""
+
+
+def test_sse_frame_has_id_retry_and_data() -> None:
+    msg = _message(42, "multi\nline\r\ntext")
+    frame = sse_frame(msg)
+    assert frame.endswith(b"\n\n")
+    fields = frame[:-2].decode().split("\n")
+    assert fields == [
+        f"id: {msg.id}",
+        f"retry: {SSE_RETRY_MS}",
+        "data: " + message_json(msg).decode(),
+    ]
+    assert orjson.loads(fields[2].removeprefix("data: ")) == message_dict(msg)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain", b"plain\n"),
+        ("two\nlines", b"two lines\n"),
+        ("crlf\r\nend", b"crlf  end\n"),
+        ("cr\ronly", b"cr only\n"),
+        ("\N{SNOWMAN}", "\N{SNOWMAN}\n".encode()),
+    ],
+)
+def test_raw_line_flattens_line_breaks(text: str, expected: bytes) -> None:
+    line = raw_line(_message(text=text))
+    assert line == expected
+    assert line.count(b"\n") == 1
+    assert b"\r" not in line
+
+
+# --- REST bodies ---------------------------------------------------------------------------
+
+
+def test_page_body() -> None:
+    msgs = [_message(1), _message(2)]
+    data = orjson.loads(page_body(MessagePage(messages=msgs, next_cursor=msgs[-1].id)))
+    assert data == {"messages": [message_dict(m) for m in msgs], "next_cursor": msgs[-1].id}
+    last = orjson.loads(page_body(MessagePage(messages=[], next_cursor=None)))
+    assert last == {"messages": [], "next_cursor": None}
+
+
+def test_topics_and_health_bodies() -> None:
+    stats = [TopicStat("a", 2, 10), TopicStat("b", 0, None)]
+    assert orjson.loads(topics_body(stats)) == {
+        "topics": [
+            {"name": "a", "messages": 2, "last_time": 10},
+            {"name": "b", "messages": 0, "last_time": None},
+        ]
+    }
+    assert orjson.loads(health_body(database="sqlite")) == {"healthy": True, "database": "sqlite"}
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 413, 429, 500, 503])
+def test_error_response_body(status: int) -> None:
+    answer = error_response(status, "what went wrong")
+    assert answer.status == status
+    assert orjson.loads(answer.body) == {
+        "error": HTTPStatus(status).phrase,
+        "message": "what went wrong",
+        "code": status,
+    }
+    assert answer.headers == {}
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (InvalidInput("bad topic"), 400),
+        (NotFound("no such user"), 404),
+        (PayloadTooLarge("too big"), 413),
+        (Unsupported("no websockets on this door"), 501),
+        (Unavailable("database down"), 503),
+        (TandemError("generic"), 500),
+    ],
+)
+def test_from_exception_maps_every_core_error(exc: TandemError, status: int) -> None:
+    answer = from_exception(exc)
+    assert answer.status == status
+    assert orjson.loads(answer.body) == {
+        "error": HTTPStatus(status).phrase,
+        "message": exc.message,
+        "code": status,
+    }
+
+
+def test_every_core_error_class_has_a_status() -> None:
+    # A new error class in core/errors.py must get a row in the table, not a 500.
+    classes = [
+        cls
+        for _, cls in inspect.getmembers(core_errors, inspect.isclass)
+        if issubclass(cls, TandemError) and cls is not TandemError
+    ]
+    assert {InvalidInput, NotFound, PayloadTooLarge, Unavailable} <= set(classes)
+    for cls in classes:
+        assert cls in STATUS_FOR, f"{cls.__name__} has no HTTP status"
+        assert 400 <= STATUS_FOR[cls] < 600
+
+
+def test_subclass_uses_its_nearest_mapped_parent() -> None:
+    class TopicTooLong(InvalidInput):
+        pass
+
+    assert from_exception(TopicTooLong("long")).status == 400
+
+
+def test_unavailable_carries_retry_after() -> None:
+    answer = from_exception(Unavailable("busy", retry_after=5))
+    assert answer.status == 503
+    assert answer.headers == {"Retry-After": "5"}
+    assert from_exception(Unavailable("busy")).headers == {}
+
+
+def test_other_errors_carry_no_headers() -> None:
+    assert from_exception(InvalidInput("x")).headers == {}
+
+
+def test_http_error_for_framework_errors() -> None:
+    not_found = http_error(404, max_body=10)
+    assert not_found.status == 404
+    assert "openapi" in orjson.loads(not_found.body)["message"]
+    not_allowed = http_error(405, allow=["GET", "POST"], max_body=10)
+    assert not_allowed.headers == {"Allow": "GET, POST"}
+    assert orjson.loads(not_allowed.body)["code"] == 405
+    too_large = http_error(413, max_body=4096)
+    assert "4096" in orjson.loads(too_large.body)["message"]
+    assert orjson.loads(internal_error().body)["code"] == 500
+
+
+# --- OpenAPI -------------------------------------------------------------------------------
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+def _resolve(document: dict[str, Any], ref: str) -> object:
+    assert ref.startswith("#/components/"), ref
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        assert isinstance(node, dict), f"unresolved $ref {ref}"
+        assert part in node, f"unresolved $ref {ref}"
+        node = node[part]
+    return node
+
+
+def test_openapi_is_3_1_with_info() -> None:
+    document = build_document()
+    assert document["openapi"].startswith("3.1")
+    assert document["info"]["title"]
+    assert document["info"]["version"]
+    assert document["paths"]
+
+
+def test_openapi_every_ref_resolves() -> None:
+    document = build_document()
+    refs = _refs(document)
+    assert refs, "the document uses components"
+    for ref in refs:
+        assert isinstance(_resolve(document, ref), dict)
+
+
+def test_openapi_every_operation_has_responses() -> None:
+    document = build_document()
+    operations = 0
+    for path, item in document["paths"].items():
+        assert path.startswith("/")
+        assert set(item) <= HTTP_METHODS | {"parameters", "summary", "description"}
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            operations += 1
+            responses = operation["responses"]
+            assert responses, f"{method.upper()} {path} has no responses"
+            for code, response in responses.items():
+                assert re.fullmatch(r"[1-5][0-9]{2}|default", code), (path, code)
+                assert "$ref" in response or "description" in response
+    assert operations >= 10
+
+
+def test_openapi_path_parameters_are_declared() -> None:
+    document = build_document()
+    for path, item in document["paths"].items():
+        templated = set(re.findall(r"\{(\w+)\}", path))
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            declared = {
+                p["name"]
+                for p in operation.get("parameters", [])
+                if p.get("in") == "path" and p.get("required") is True
+            }
+            assert declared == templated, f"{method.upper()} {path}"
+
+
+def test_openapi_documents_the_core_endpoints() -> None:
+    paths = build_document()["paths"]
+    assert "post" in paths["/"]
+    assert {"put", "post"} <= set(paths["/{topic}"])
+    assert "get" in paths["/api/v1/health"]
+    assert "get" in paths["/api/v1/topics/{topic}/messages"]
+
+
+def test_openapi_json_is_the_document() -> None:
+    assert orjson.loads(document_json()) == orjson.loads(orjson.dumps(build_document()))
