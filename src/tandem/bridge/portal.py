@@ -91,7 +91,13 @@ class CorePortal:
                 # After a fork the parent's thread does not exist here: start afresh.
                 portal = Portal()
                 runtime = Runtime(self.settings)
-                portal.call(runtime.start())
+                try:
+                    portal.call(runtime.start())
+                except BaseException:
+                    # The next request tries again with a fresh loop; don't leak this one.
+                    portal.call(runtime.stop(), timeout=10)
+                    portal.stop()
+                    raise
                 self._portal, self._runtime, self._pid = portal, runtime, os.getpid()
             return self._portal, self._runtime
 
