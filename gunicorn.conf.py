@@ -45,19 +45,19 @@ logconfig_dict = {
     },
     "handlers": {
         "server": {
-            "class": "logging.StreamHandler",
+            "class": "tandem.core.logs.LineHandler",
             "formatter": "json",
             "stream": "ext://sys.stdout",
         },
         "access": {
-            "class": "logging.StreamHandler",
+            "class": "tandem.core.logs.LineHandler",
             "formatter": "access",
             "stream": "ext://sys.stdout",
         },
     },
     "root": {"handlers": ["server"], "level": "WARNING"},
     "loggers": {
-        "gunicorn.error": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["server"], "level": loglevel.upper(), "propagate": False},
         "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
     },
 }
@@ -74,7 +74,15 @@ def post_worker_init(worker):
     # stream never finishes by itself. Tell every stream to end (clients get a
     # final "close" event and resume elsewhere), then let gunicorn go on.
     previous = signal.getsignal(signal.SIGTERM)
-    portal = getattr(worker.wsgi, "extensions", {}).get("tandem")
+    extensions = getattr(worker.wsgi, "extensions", {})
+    portal = extensions.get("tandem")
+    slots = extensions.get("tandem_slots")
+    if slots is not None and portal is not None and portal.settings.wsgi_stream_slots is None:
+        # Size the stream slots from the threads this worker really has
+        # (`--threads N` on the command line included), not from the environment.
+        from tandem.core.settings import slots_for_threads
+
+        slots.total = slots_for_threads(worker.cfg.threads)
 
     def on_term(signum, frame):
         if portal is not None:

@@ -90,7 +90,6 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/api/v1/topics/api/messages", {"json": {"message": "x"}}, "reserved"),
     ("GET", "/api/v1/topics/bad.topic/messages", {}, "topic"),
     ("GET", "/alerts/json", {"params": {"poll": "1", "since": "bogus"}}, "since"),
-    ("GET", "/alerts/json", {"params": {"poll": "1", "since": "10M"}}, "since"),
     ("GET", "/alerts/json", {"params": {"poll": "1", "since": "-5"}}, "since"),
     ("GET", "/alerts/json", {"params": {"poll": "1", "since": "99999999999999"}}, "since"),
     ("GET", "/alerts/json", {"params": {"poll": "1", "since": "\u00b2"}}, "since"),

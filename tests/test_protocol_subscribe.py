@@ -381,3 +381,13 @@ def test_parse_topics_limits_the_count() -> None:
         parse_topics(",".join(names))
     # Duplicates do not count towards the limit.
     assert parse_topics(",".join(names[:MAX_TOPICS] * 2)) == tuple(names[:MAX_TOPICS])
+
+
+def test_since_words_and_units_in_any_case_but_ids_keep_theirs() -> None:
+    from tandem.core.ids import encode_id
+
+    assert parse_since("ALL", now=1000) == SINCE_ALL
+    assert parse_since("10M", now=1000) == Since("time", 400)
+    message_id = encode_id(12345)
+    assert parse_since(message_id, now=1000) == Since("seq", 12345)
+    assert parse_since(message_id.swapcase(), now=1000) != Since("seq", 12345)

@@ -162,7 +162,6 @@ def test_non_production_defaults_to_read_write(monkeypatch: pytest.MonkeyPatch, 
     ("name", "value"),
     [
         ("TANDEM_ENV", "staging"),
-        ("TANDEM_ENV", ""),
         ("TANDEM_DEFAULT_ACCESS", "everyone"),
         ("TANDEM_DEFAULT_ACCESS", "deny"),
         ("TANDEM_CACHE_DURATION", "forever"),
@@ -189,3 +188,21 @@ def test_settings_are_frozen() -> None:
     settings = _settings()
     with pytest.raises(ValidationError):
         settings.env = "production"  # type: ignore[misc]
+
+
+def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # .env.example writes `TANDEM_REDIS_URL=`: copying it to .env must not break start-up.
+    monkeypatch.setenv("TANDEM_ENV", "")
+    monkeypatch.setenv("TANDEM_REDIS_URL", "")
+    monkeypatch.setenv("TANDEM_DEFAULT_ACCESS", "")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.env == "development"
+    assert settings.redis_url is None
+    assert settings.access_default == "read-write"
+
+
+@pytest.mark.parametrize(("threads", "slots"), [(1, 0), (2, 0), (3, 1), (4, 2), (8, 6), (16, 12)])
+def test_stream_slots_leave_threads_for_ordinary_requests(threads: int, slots: int) -> None:
+    from tandem.core.settings import slots_for_threads
+
+    assert slots_for_threads(threads) == slots

@@ -67,7 +67,7 @@ def upgrade(revision: str) -> None:
 
 @main.command()
 def prune() -> None:
-    """Delete expired messages (older than TANDEM_CACHE_DURATION)."""
+    """Delete expired messages (each expires TANDEM_CACHE_DURATION after it was published)."""
     removed = _run(lambda rt: rt.prune())
     click.echo(f"pruned {removed} expired message(s)")
 

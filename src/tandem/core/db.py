@@ -1,44 +1,67 @@
-"""The engine factory.
+"""The engine factory, and how write transactions run.
 
-SQLite (the embedded default) gets WAL, a busy timeout, foreign keys and
-``BEGIN IMMEDIATE`` for write transactions, so that several processes can write
-one file without "database is locked". PostgreSQL goes through asyncpg.
+SQLite (the embedded default) gets WAL, a busy timeout and foreign keys. Its
+write transactions run whole on one writer thread per process, through the
+stdlib driver: one thread hop per transaction instead of one per statement, so
+the database's single write lock is held only for the statements themselves.
+Writers in different processes queue on an ``flock`` beside the database file,
+which the kernel hands over the moment it is released; SQLite's own busy
+handler would instead sleep and retry in growing steps (1, 2, 5, 10 ms ...).
+``BEGIN IMMEDIATE`` and ``busy_timeout`` still guard against writers that do
+not take the lock (another tool, an older Tandem).
+
+PostgreSQL goes through asyncpg, and runs the same transaction bodies with
+``run_sync``: one body of SQL for both databases.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import fcntl
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tandem.core.settings import Settings
 
-# Execution option that marks an engine whose transactions write.
-WRITE = "tandem_write"
+T = TypeVar("T")
+WriteBody = Callable[[Connection], T]
 
 
 class Engines:
-    """A reader and a writer view of one connection pool."""
+    """The async engine for reads, and the way this database runs write transactions."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sqlite_writer: SqliteWriter | None = None) -> None:
         self.read = engine
-        self.write = engine.execution_options(**{WRITE: True})
+        self._sqlite_writer = sqlite_writer
 
     @property
     def dialect(self) -> str:
         return self.read.dialect.name
 
+    async def run_write(self, body: WriteBody[T]) -> T:
+        """Run ``body(connection)`` in one write transaction, committed when it returns."""
+        if self._sqlite_writer is not None:
+            return await self._sqlite_writer.run(body)
+        async with self.read.begin() as conn:
+            return await conn.run_sync(body)
+
     async def dispose(self) -> None:
+        if self._sqlite_writer is not None:
+            await asyncio.to_thread(self._sqlite_writer.close)
         await self.read.dispose()
 
 
 def create_engines(settings: Settings) -> Engines:
     """Create the engines for ``settings.database_url``. Call it on the loop that will use them."""
     if settings.is_sqlite:
-        return Engines(_sqlite_engine(settings))
+        return Engines(_sqlite_reader(settings), SqliteWriter(settings))
     engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -48,16 +71,10 @@ def create_engines(settings: Settings) -> Engines:
     return Engines(engine)
 
 
-def _sqlite_engine(settings: Settings) -> AsyncEngine:
-    engine = create_async_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=0,
-        connect_args={"timeout": settings.sqlite_busy_timeout},
-    )
+def _configure_sqlite(engine: Engine, settings: Settings, begin: str) -> None:
     busy_ms = settings.sqlite_busy_timeout * 1000
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Let us issue BEGIN ourselves: pysqlite's implicit transactions would
         # start writes as DEFERRED and fail with "database is locked" on upgrade.
@@ -69,9 +86,61 @@ def _sqlite_engine(settings: Settings) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        writes = conn.get_execution_options().get(WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        conn.exec_driver_sql(begin)
 
+
+def _sqlite_reader(settings: Settings) -> AsyncEngine:
+    engine = create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        connect_args={"timeout": settings.sqlite_busy_timeout},
+    )
+    _configure_sqlite(engine.sync_engine, settings, "BEGIN")
     return engine
+
+
+class SqliteWriter:
+    """Runs SQLite write transactions whole, one at a time, on a thread of its own."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = make_url(settings.database_url).set(drivername="sqlite")
+        self.engine = create_engine(
+            url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
+        )
+        _configure_sqlite(self.engine, settings, "BEGIN IMMEDIATE")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="tandem-sqlite-writer"
+        )
+        database = url.database or ""
+        self._lock_path = f"{database}.write-lock" if database not in ("", ":memory:") else None
+        self._lock_fd: int | None = None
+
+    async def run(self, body: WriteBody[T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, body)
+
+    def _transaction(self, body: WriteBody[T]) -> T:
+        lock = self._lock()
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with self.engine.begin() as conn:
+                return body(conn)
+        finally:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _lock(self) -> int | None:
+        if self._lock_fd is None and self._lock_path is not None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._lock_fd
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None

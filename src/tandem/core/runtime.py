@@ -139,10 +139,23 @@ class Runtime:
             notify_channel=notify,
         )
         if self._relay is not None:
-            self._relay.wake()
+            self._hand_over(stored)
         if self._redis is not None:
             await publish_wakeup(self._redis, self.wake_channel, stored[-1].seq)
         return stored
+
+    def _hand_over(self, stored: list[Message]) -> None:
+        """Give this process's own batch to the hub, or have the relay read it.
+
+        A batch that starts right after the hub's last sequence number can go
+        straight to the hub: sequence numbers become visible in commit order,
+        so no other process can hold one in between. Otherwise another
+        process's messages came first, and the relay reads them all in order.
+        """
+        if stored[0].seq == self.hub.last_seq + 1:
+            self.hub.deliver(stored)
+        elif self._relay is not None:
+            self._relay.wake()
 
     async def history(self, query: HistoryQuery) -> list[Message]:
         """Stored messages for a poll or the start of a subscription."""

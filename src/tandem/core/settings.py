@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     """Every knob of a Tandem process. The README's configuration table lists them."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TANDEM_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="TANDEM_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # `TANDEM_REDIS_URL=` (as in .env.example) means unset, not "".
+        env_ignore_empty=True,
     )
 
     env: Environment = "development"
@@ -78,12 +83,17 @@ class Settings(BaseSettings):
 
     @property
     def stream_slots(self) -> int:
-        """WSGI stream slots: explicit, or the threads left after keeping a quarter
-        (at least two) for ordinary requests."""
+        """WSGI stream slots per worker: explicit, or derived from ``threads``."""
         if self.wsgi_stream_slots is not None:
             return self.wsgi_stream_slots
-        return max(1, self.threads - max(2, self.threads // 4))
+        return slots_for_threads(self.threads)
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def slots_for_threads(threads: int) -> int:
+    """Stream slots for a worker with ``threads`` threads: what is left after
+    keeping a quarter of them, and at least two, for ordinary requests."""
+    return max(0, threads - max(2, threads // 4))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, false, func, insert, or_, select, text, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from tandem.core.db import Engines
 from tandem.core.ids import encode_id
@@ -51,8 +51,9 @@ async def insert_messages(
     their id is still a valid cursor; their row is only a relay record, which
     history never shows (see :data:`LIVE_ONLY_GRACE`). They expire at once.
     """
-    async with engines.write.begin() as conn:
-        first = await _reserve_seqs(conn, len(batch))
+
+    def write(conn: Connection) -> list[Message]:
+        first = _reserve_seqs(conn, len(batch))
         stored = [
             Message(
                 id=encode_id(first + offset),
@@ -71,17 +72,19 @@ async def insert_messages(
         rows = [
             _to_row(msg, live_only=not new.cache) for msg, new in zip(stored, batch, strict=True)
         ]
-        await conn.execute(insert(messages), rows)
+        conn.execute(insert(messages), rows)
         if notify_channel is not None:
             # PostgreSQL delivers a NOTIFY only when its transaction commits.
-            await conn.execute(
+            conn.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
                 {"channel": notify_channel, "payload": str(stored[-1].seq)},
             )
-    return stored
+        return stored
+
+    return await engines.run_write(write)
 
 
-async def _reserve_seqs(conn: AsyncConnection, count: int) -> int:
+def _reserve_seqs(conn: Connection, count: int) -> int:
     """Take ``count`` sequence numbers; the row lock is held until commit."""
     stmt = (
         update(counters)
@@ -89,7 +92,7 @@ async def _reserve_seqs(conn: AsyncConnection, count: int) -> int:
         .values(value=counters.c.value + count)
         .returning(counters.c.value)
     )
-    last = (await conn.execute(stmt)).scalar_one()
+    last = conn.execute(stmt).scalar_one()
     return int(last) - count + 1
 
 
@@ -165,34 +168,32 @@ async def prune(*, engines: Engines, now: int) -> int:
     """
     expired = and_(messages.c.expires <= now, messages.c.live_only == false())
     relayed = and_(messages.c.live_only == true(), messages.c.time <= now - LIVE_ONLY_GRACE)
-    async with engines.write.begin() as conn:
-        newest = await conn.execute(
+
+    def write(conn: Connection) -> int:
+        newest = conn.execute(
             select(messages.c.topic, func.max(messages.c.seq), func.max(messages.c.time))
             .where(expired)
             .group_by(messages.c.topic)
         )
         for topic, seq, time in newest.all():
-            await _raise_mark(conn, topic, int(seq), int(time))
-        result = await conn.execute(delete(messages).where(or_(expired, relayed)))
-    return int(result.rowcount)
+            _raise_mark(conn, topic, int(seq), int(time))
+        return int(conn.execute(delete(messages).where(or_(expired, relayed))).rowcount)
+
+    return await engines.run_write(write)
 
 
-async def _raise_mark(conn: AsyncConnection, topic: str, seq: int, time: int) -> None:
+def _raise_mark(conn: Connection, topic: str, seq: int, time: int) -> None:
     # The write transaction serialises prunes, so read-then-write is safe here
     # and needs no dialect-specific upsert.
-    current = (
-        await conn.execute(
-            select(prune_marks.c.pruned_seq, prune_marks.c.pruned_time).where(
-                prune_marks.c.topic == topic
-            )
+    current = conn.execute(
+        select(prune_marks.c.pruned_seq, prune_marks.c.pruned_time).where(
+            prune_marks.c.topic == topic
         )
     ).first()
     if current is None:
-        await conn.execute(
-            insert(prune_marks).values(topic=topic, pruned_seq=seq, pruned_time=time)
-        )
+        conn.execute(insert(prune_marks).values(topic=topic, pruned_seq=seq, pruned_time=time))
     else:
-        await conn.execute(
+        conn.execute(
             update(prune_marks)
             .where(prune_marks.c.topic == topic)
             .values(pruned_seq=max(seq, current[0]), pruned_time=max(time, current[1]))

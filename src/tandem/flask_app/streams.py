@@ -65,7 +65,11 @@ def stream_response(
         messages = core.call(lambda rt: rt.history(query))
         return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt])
     slots.acquire()
-    stream = core.call(lambda rt: _open(rt, topics, sub))
+    try:
+        stream = core.call(lambda rt: _open(rt, topics, sub))
+    except BaseException:
+        slots.release()
+        raise
     response = Response(_chunks(core, stream, fmt), mimetype=MIMETYPES[fmt])
     response.headers.update(STREAM_HEADERS)
     # Runs however the response ends, even if its body was never iterated.

@@ -25,11 +25,13 @@ _MAX_UNIX_DIGITS = 11
 def parse_since(value: str, *, now: int) -> Since:
     """Parse ``since=``: ``all``, ``latest``, ``none``, a duration, a unix time or a message id."""
     text = value.strip()
-    word = _SINCE_WORDS.get(text.lower())
+    # Words and duration units in any case; message ids are case-sensitive.
+    lowered = text.lower()
+    word = _SINCE_WORDS.get(lowered)
     if word is not None:
         return word
-    if is_duration(text):
-        return Since("time", max(0, now - parse_duration(text)))
+    if is_duration(lowered):
+        return Since("time", max(0, now - parse_duration(lowered)))
     if text.isascii() and text.isdigit() and len(text) <= _MAX_UNIX_DIGITS:
         return Since("time", int(text))
     seq = decode_id(text)

@@ -39,6 +39,9 @@ def subscribe(topics: str, kind: Format) -> Response:
 
 
 @bp.get("/<topics>/ws")
+# A real handshake (Upgrade: websocket) matches only a WebSocket rule; without this
+# one Werkzeug answers it 400 "bad request syntax" instead of this 501.
+@bp.get("/<topics>/ws", websocket=True)
 def subscribe_ws(topics: str) -> Response:
     raise Unsupported(
         "WebSocket needs the ASGI door (hypercorn asgi:app); "
