@@ -39,18 +39,23 @@ class Envelope:
 class Subscriber:
     """One live subscription: its topics, filter and bounded queue."""
 
-    __slots__ = ("_items", "_ready", "closed", "filter", "limit", "topics")
+    __slots__ = ("_items", "_ready", "closed", "filter", "limit", "paused", "topics")
 
-    def __init__(self, topics: Iterable[str], filter: MessageFilter, limit: int) -> None:
+    def __init__(
+        self, topics: Iterable[str], filter: MessageFilter, limit: int, *, paused: bool = False
+    ) -> None:
         self.topics = frozenset(topics)
         self.filter = filter
         self.limit = limit
+        # While paused, live messages are dropped: the stream is still reading them
+        # from history (see tandem.core.stream).
+        self.paused = paused
         self.closed: str | None = None
         self._items: deque[Envelope] = deque()
         self._ready = asyncio.Event()
 
     def push(self, envelope: Envelope) -> None:
-        if self.closed is not None:
+        if self.closed is not None or self.paused:
             return
         if len(self._items) >= self.limit:
             self.close(SLOW_CONSUMER)
@@ -101,8 +106,10 @@ class Hub:
         """How many subscribers are registered."""
         return len(self._all)
 
-    def subscribe(self, topics: Iterable[str], filter: MessageFilter) -> Subscriber:
-        subscriber = Subscriber(topics, filter, self.queue_limit)
+    def subscribe(
+        self, topics: Iterable[str], filter: MessageFilter, *, paused: bool = False
+    ) -> Subscriber:
+        subscriber = Subscriber(topics, filter, self.queue_limit, paused=paused)
         if self.closing is not None:
             subscriber.close(self.closing)
         for topic in subscriber.topics:

@@ -76,7 +76,11 @@ class Runtime:
         if not follow:
             return
         if self.settings.redis_url:
-            self._redis = Redis.from_url(self.settings.redis_url)
+            # Timeouts, so that a Redis that hangs cannot stall publishes: the
+            # wake-up is best effort and the relays' safety poll covers for it.
+            self._redis = Redis.from_url(
+                self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
+            )
         self._relay = Relay(
             engines=self._engines,
             hub=self.hub,

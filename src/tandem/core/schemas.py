@@ -88,6 +88,9 @@ class HistoryQuery:
     since: Since = SINCE_ALL
     filter: MessageFilter = field(default_factory=MessageFilter)
     limit: int | None = None
+    # Also return live-only (X-Cache: no) messages after this sequence number:
+    # a stream catching up reads what it would otherwise have received live.
+    live_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,9 +101,10 @@ async def history(*, engines: Engines, query: HistoryQuery, now: int) -> list[Me
     since = query.since
     if since.kind == "none" or not query.topics:
         return []
-    stmt = select(*_COLUMNS).where(
-        messages.c.topic.in_(query.topics), messages.c.expires > now, _stored
-    )
+    kept = and_(messages.c.expires > now, _stored)
+    if query.live_after is not None:
+        kept = or_(kept, and_(messages.c.live_only == true(), messages.c.seq > query.live_after))
+    stmt = select(*_COLUMNS).where(messages.c.topic.in_(query.topics), kept)
     if since.kind == "time":
         stmt = stmt.where(messages.c.time >= since.value)
     elif since.kind == "seq":

@@ -7,11 +7,15 @@ subscription the hub drops (slow consumer, shutdown) ends with ``close``.
 
 Registering with the hub *before* reading history is what makes it gap-free:
 anything committed after the history read reaches the queue, and anything in
-both is dropped by sequence number.
+both is dropped by sequence number. While a long history is read page by page
+the subscription is paused (live messages are dropped, not queued, so catching
+up cannot overflow the queue); once a page comes back short it resumes and
+reads once more, and from then on the same argument holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -68,7 +72,8 @@ class Stream:
         self._label = ",".join(self.topics)
         self._subscriber: Subscriber | None = None
         self._last_seq = 0
-        self._phase: Literal["open", "history", "live", "done"] = "open"
+        self._registered_at = 0
+        self._phase: Literal["open", "history", "settle", "live", "done"] = "open"
 
     @property
     def last_seq(self) -> int:
@@ -82,13 +87,17 @@ class Stream:
 
     async def next_batch(self) -> list[Event] | None:
         """The next events, waiting at most the keepalive interval; ``None`` once finished."""
-        if self._phase == "open":
-            return await self._open()
-        if self._phase == "history":
-            return await self._more_history()
-        if self._phase == "live" and self._subscriber is not None:
-            return await self._live(self._subscriber)
-        return None
+        while True:
+            if self._phase == "open":
+                events = await self._open()
+            elif self._phase in ("history", "settle"):
+                events = await self._more_history()
+            elif self._phase == "live" and self._subscriber is not None:
+                return await self._live(self._subscriber)
+            else:
+                return None
+            if events:  # an empty history page is no news: go on to the next phase
+                return events
 
     async def batches(self) -> AsyncIterator[list[Event]]:
         while (batch := await self.next_batch()) is not None:
@@ -103,7 +112,9 @@ class Stream:
 
     async def _open(self) -> list[Event]:
         # Register first, read history second: see the module docstring.
-        self._subscriber = self._hub.subscribe(self.topics, self.filter)
+        reads_history = self.since.kind != "none"
+        self._subscriber = self._hub.subscribe(self.topics, self.filter, paused=reads_history)
+        self._registered_at = self._hub.last_seq
         # Nothing at or before the starting point is ever handed out.
         self._last_seq = {"none": self._hub.last_seq, "seq": self.since.value}.get(
             self.since.kind, 0
@@ -123,20 +134,36 @@ class Stream:
             HistoryQuery(self.topics, self.since, self.filter, limit=HISTORY_BATCH)
         )
         if self.since.kind == "latest" or len(first) < HISTORY_BATCH:
-            self._phase = "live"
+            self._phase = "settle"
         return events + self._messages(first)
 
     async def _more_history(self) -> list[Event]:
+        if self._phase == "settle" and self._subscriber is not None:
+            # Caught up with what was committed a moment ago: queue live messages
+            # from now on, then read once more (see the module docstring).
+            self._subscriber.paused = False
         page = await self._history(
-            HistoryQuery(self.topics, Since("seq", self._last_seq), self.filter, HISTORY_BATCH)
+            HistoryQuery(
+                self.topics,
+                # Until something was handed out, the client's own cursor still applies
+                # (a time, "latest"); after that, everything past the last message.
+                self._resume_point(),
+                self.filter,
+                HISTORY_BATCH,
+                # Live-only messages dropped while paused are read here instead.
+                live_after=self._registered_at,
+            )
         )
         if len(page) < HISTORY_BATCH:
-            self._phase = "live"
+            self._phase = "live" if self._phase == "settle" else "settle"
         return self._messages(page)
 
     async def _live(self, subscriber: Subscriber) -> list[Event]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.keepalive
         while True:
-            envelopes = await subscriber.take(self.keepalive)
+            # One deadline: batches of duplicates must not postpone the keepalive.
+            envelopes = await subscriber.take(max(0.0, deadline - loop.time()))
             if envelopes is None:
                 return [self._event("keepalive")]
             if subscriber.closed is not None:
@@ -147,6 +174,16 @@ class Stream:
             if fresh:
                 self._last_seq = fresh[-1].message.seq
                 return [self._event("message", env) for env in fresh]
+
+    def _resume_point(self) -> Since:
+        # After something was handed out: everything past it. Before: the client's
+        # own cursor still applies (a time, "all"), except that "latest" found
+        # nothing, so what counts is what came after the subscription began.
+        if self._last_seq:
+            return Since("seq", self._last_seq)
+        if self.since.kind == "latest":
+            return Since("seq", self._registered_at)
+        return self.since
 
     def _messages(self, messages: list[Message]) -> list[Event]:
         fresh = [msg for msg in messages if msg.seq > self._last_seq]
