@@ -15,8 +15,10 @@ the whole group, SIGKILL after the stop timeout.
 
 ``serving`` boots several servers at once and always stops all of them. In a
 test, the ``server_pool`` fixture does the same and also adds the servers' log
-tails to the report of a failed test. ``tests/conftest.py`` registers this module
-as a plugin, so the fixture is available to every test module; import the rest
+tails to the report of a failed test, and ``migrated_sqlite_url`` gives a test a
+SQLite file of its own, copied from one migrated once per session (migrating takes
+seconds; copying does not). ``tests/conftest.py`` registers this module
+as a plugin, so the fixtures are available to every test module; import the rest
 as ``tests.servers`` (pyproject.toml puts the repository root on ``pythonpath``).
 
 A server inherits ``os.environ``, with ``TANDEM_ENV=testing`` and the caller's
@@ -533,6 +535,27 @@ def _read(path: Path) -> str:
 _FIRST_STARTED = pytest.StashKey[int]()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file that the real ``tandem db upgrade`` migrated, once per session.
+    Copy it (:func:`copy_sqlite`) rather than use it: migrating takes seconds."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tandem.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def copy_sqlite(template: Path, target: Path) -> str:
+    """Copy the migrated ``template`` to ``target``; return its database URL."""
+    shutil.copyfile(template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite file of this test's own (a copy of :func:`sqlite_template`)."""
+    return copy_sqlite(sqlite_template, tmp_path / "migrated.db")
+
+
 @pytest.fixture
 def server_pool(tmp_path: Path) -> Iterator[ServerPool]:
     """A :class:`ServerPool` whose servers log under ``tmp_path`` and stop after the test."""
@@ -560,12 +583,14 @@ def _no_leaked_servers(request: pytest.FixtureRequest) -> Iterator[None]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Add the log tails of the servers that a failed test started to its report."""
+    """Add the log tails of the servers that a failed test started to its report,
+    and of those still running that it may have shared (module-scoped fixtures)."""
     report = yield
     first = item.stash.get(_FIRST_STARTED, None)
     if report.failed and first is not None:
         with _LOCK:
             started = _STARTED[first:]
-        for server in started:
+            shared = [server for server in _STARTED[:first] if server in _LIVE]
+        for server in [*shared, *started]:
             report.sections.append((f"server {server.name} {server.url}", server.log_tail()))
     return report
