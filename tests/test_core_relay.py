@@ -190,6 +190,28 @@ async def test_postgres_with_redis_wakeups(pg_db: SettingsFactory) -> None:
         await probe.aclose()
 
 
+@pytest.mark.postgres
+async def test_a_one_shot_publisher_wakes_servers_through_redis(pg_db: SettingsFactory) -> None:
+    # `tandem publish` runs a runtime that does not follow; servers with Redis
+    # listen on Redis, so that is where its wake-up must go.
+    settings = pg_db(
+        redis_url=SHARED_REDIS, redis_prefix=_prefix(), relay_safety_interval=NO_SAFETY_POLL
+    )
+    async with started(settings) as (server,):
+        await _wait_for(lambda: server.redis_connected, "the server watches Redis")
+        stream = await _subscribe(server, ["cli"])
+        one_shot = Runtime(settings)
+        await one_shot.start(follow=False)
+        try:
+            msg = await one_shot.publish(NewMessage(topic="cli", message="from a script"))
+        finally:
+            await one_shot.stop()
+        got: list[Message] = []
+        await _receive_all(stream, got, 1)
+        assert got == [msg]
+        stream.close()
+
+
 async def _notifications_during(
     settings: Settings, action: Callable[[], Awaitable[object]]
 ) -> list[str]:

@@ -135,7 +135,9 @@ class SqliteWriter:
 
     def _lock(self) -> int | None:
         if self._lock_fd is None and self._lock_path is not None:
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            # Readable by whoever may write the database (the umask decides), so that
+            # processes of one group can share it; flock needs no write access.
+            self._lock_fd = os.open(self._lock_path, os.O_RDONLY | os.O_CREAT, 0o644)
         return self._lock_fd
 
     def close(self) -> None:

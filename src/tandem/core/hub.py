@@ -1,4 +1,7 @@
-"""In-process fan-out: one hub per process, fed in sequence order by the relay.
+"""In-process fan-out: one hub per process, fed in sequence order.
+
+The relay feeds it what other processes committed; the runtime hands it this
+process's own batches directly when they follow on from the last one seen.
 
 The hub encodes each message at most once per wire format (an
 :class:`Envelope` caches its encodings) and hands the same bytes to every

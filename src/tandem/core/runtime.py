@@ -73,14 +73,15 @@ class Runtime:
         ``follow=False`` (one-shot commands) skips the relay, the hub and Redis.
         """
         self._engines = create_engines(self.settings)
-        if not follow:
-            return
         if self.settings.redis_url:
-            # Timeouts, so that a Redis that hangs cannot stall publishes: the
-            # wake-up is best effort and the relays' safety poll covers for it.
+            # Even a one-shot publisher sends the wake-up the servers listen for.
+            # Timeouts bound how long a Redis that hangs holds up a batch (5 s);
+            # the wake-up is best effort and the relays' safety poll covers for it.
             self._redis = Redis.from_url(
                 self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
             )
+        if not follow:
+            return
         self._relay = Relay(
             engines=self._engines,
             hub=self.hub,

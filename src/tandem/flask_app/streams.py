@@ -39,6 +39,13 @@ class StreamSlots:
     def acquire(self) -> None:
         """Take a slot, or raise :class:`Unavailable` (a 503 with Retry-After)."""
         with self._lock:
+            if self.total == 0:
+                raise Unavailable(
+                    "this worker has no stream slots (too few threads, or "
+                    "TANDEM_WSGI_STREAM_SLOTS=0): poll with poll=1, or subscribe "
+                    "through the ASGI door",
+                    retry_after=RETRY_AFTER,
+                )
             if self._in_use >= self.total:
                 raise Unavailable(
                     f"all {self.total} stream slots of this worker are busy: retry shortly, "
