@@ -42,7 +42,7 @@ class Envelope:
 class Subscriber:
     """One live subscription: its topics, filter and bounded queue."""
 
-    __slots__ = ("_items", "_ready", "closed", "filter", "limit", "paused", "topics")
+    __slots__ = ("_items", "_waiter", "closed", "filter", "floor", "limit", "paused", "topics")
 
     def __init__(
         self, topics: Iterable[str], filter: MessageFilter, limit: int, *, paused: bool = False
@@ -53,25 +53,34 @@ class Subscriber:
         # While paused, live messages are dropped: the stream is still reading them
         # from history (see tandem.core.stream).
         self.paused = paused
+        # Messages at or below this sequence number were handed out already, or
+        # came before the subscription: not worth a place in the queue.
+        self.floor = 0
         self.closed: str | None = None
         self._items: deque[Envelope] = deque()
-        self._ready = asyncio.Event()
+        # The future that take() awaits while the queue is empty (one consumer).
+        self._waiter: asyncio.Future[None] | None = None
 
     def push(self, envelope: Envelope) -> None:
-        if self.closed is not None or self.paused:
+        if self.closed is not None or self.paused or envelope.message.seq <= self.floor:
             return
         if len(self._items) >= self.limit:
             self.close(SLOW_CONSUMER)
             return
         self._items.append(envelope)
-        self._ready.set()
+        self._wake()
 
     def close(self, reason: str) -> None:
         """Stop the subscription; what was queued is dropped, the client resumes by cursor."""
         if self.closed is None:
             self.closed = reason
             self._items.clear()
-            self._ready.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def take(self, max_wait: float) -> list[Envelope] | None:
         """Wait up to ``max_wait`` seconds; return what is queued (``None`` on timeout).
@@ -79,19 +88,29 @@ class Subscriber:
         Returns an empty list when the subscription was closed.
         """
         if not self._items and self.closed is None:
-            # asyncio.timeout, not wait_for: wait_for wraps the wait in a Task of its
-            # own, and with ten thousand idle subscribers those tasks add up.
+            # A bare future and a timer handle: this runs once per message for every
+            # subscriber, and asyncio.Event plus asyncio.timeout cost twice the CPU and
+            # more garbage (wait_for would even add a Task per waiting subscriber).
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(max_wait, _wake_up, waiter)
             try:
-                async with asyncio.timeout(max_wait):
-                    await self._ready.wait()
-            except TimeoutError:
+                await waiter
+            finally:
+                self._waiter = None
+                timer.cancel()
+            if not self._items and self.closed is None:
                 return None
-        self._ready.clear()
         if self.closed is not None:
             return []
         items = list(self._items)
         self._items.clear()
         return items
+
+
+def _wake_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Hub:
@@ -102,6 +121,9 @@ class Hub:
         self._by_topic: dict[str, set[Subscriber]] = {}
         self._all: set[Subscriber] = set()
         self.last_seq = 0
+        # Counts every subscribe ever made, so that the relay can tell whether
+        # anyone subscribed while it was looking away (see Relay.catch_up).
+        self.registrations = 0
         self.closing: str | None = None
 
     @property
@@ -113,6 +135,7 @@ class Hub:
         self, topics: Iterable[str], filter: MessageFilter, *, paused: bool = False
     ) -> Subscriber:
         subscriber = Subscriber(topics, filter, self.queue_limit, paused=paused)
+        self.registrations += 1
         if self.closing is not None:
             subscriber.close(self.closing)
         for topic in subscriber.topics:

@@ -50,6 +50,7 @@ class Relay:
         self._stopped = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._skipped_since: float | None = None
         self.read_errors = 0
 
     async def start(self, watchers: list[Watcher]) -> None:
@@ -96,8 +97,19 @@ class Relay:
                 self.read_errors = 0
 
     async def catch_up(self) -> None:
-        """Deliver every committed message newer than the hub has seen."""
+        """Deliver every committed message newer than the hub has seen.
+
+        With nobody subscribed in this process there is nothing to deliver, and
+        reading rows back is most of a busy publisher's work: the relay then only
+        moves the hub's cursor to the newest committed message, at most once per
+        safety interval. It does so only if nobody subscribed while it asked, so
+        that it cannot skip a message someone is waiting for.
+        """
         async with self._lock:
+            if self.hub.count == 0:
+                await self._skip_ahead()
+                return
+            self._skipped_since = None
             while True:
                 batch = await store.read_after(
                     engines=self.engines, after_seq=self.hub.last_seq, limit=READ_BATCH
@@ -105,6 +117,16 @@ class Relay:
                 self.hub.deliver(batch)
                 if len(batch) < READ_BATCH:
                     return
+
+    async def _skip_ahead(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._skipped_since is not None and now - self._skipped_since < self.safety_interval:
+            return
+        self._skipped_since = now
+        registrations = self.hub.registrations
+        committed = await store.last_seq(engines=self.engines)
+        if self.hub.registrations == registrations and self.hub.count == 0:
+            self.hub.last_seq = max(self.hub.last_seq, committed)
 
 
 class Watcher:

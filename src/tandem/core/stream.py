@@ -123,6 +123,7 @@ class Stream:
             # The hub lags the database by one relay read: without this, a message
             # committed before the subscription would still arrive as "new".
             self._last_seq = max(self._last_seq, await self._committed_seq())
+            self._subscriber.floor = self._last_seq
         events = [self._event("open")]
         if await self._has_gap(self.topics, self.since):
             events.append(self._event("gap", detail=GAP_NOTICE))
