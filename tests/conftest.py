@@ -143,3 +143,41 @@ async def client(
         async with httpx.AsyncClient(transport=transport, base_url="http://tandem.test") as c:
             c.door = request.param  # type: ignore[attr-defined]
             yield c
+
+
+# --- a hand-moved clock and a runtime on it (core tests on both databases) -----------------
+
+CLOCK_START = 1_700_000_000
+CACHE_SECONDS = 3600
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: int = CLOCK_START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return float(self.now)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db_settings(database_url: str, make_settings: SettingsFactory) -> Settings:
+    """Migrated settings on each database, messages kept for :data:`CACHE_SECONDS`."""
+    value = make_settings(database_url=database_url, cache_duration=CACHE_SECONDS)
+    migrate.upgrade(value)
+    return value
+
+
+@pytest.fixture
+async def rt(db_settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
+    """A started runtime on :func:`db_settings`, on the hand-moved :func:`clock`."""
+    runtime = Runtime(db_settings, clock=clock)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()

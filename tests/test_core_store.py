@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.conftest import CACHE_SECONDS, CLOCK_START, Clock
 
 from tandem.core import migrate
 from tandem.core.errors import Unavailable
@@ -26,38 +27,8 @@ from tandem.core.schemas import (
 from tandem.core.settings import Settings
 from tandem.protocol.requests import parse_cursor
 
-START = 1_700_000_000
-CACHE = 3600
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: int = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return float(self.now)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_settings(database_url: str, make_settings: Callable[..., Settings]) -> Settings:
-    value = make_settings(database_url=database_url, cache_duration=CACHE)
-    migrate.upgrade(value)
-    return value
-
-
-@pytest.fixture
-async def rt(db_settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
-    runtime = Runtime(db_settings, clock=clock)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
+START = CLOCK_START
+CACHE = CACHE_SECONDS
 
 
 async def _history(rt: Runtime, *topics: str, **kwargs: object) -> list[Message]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
+from tests.conftest import CACHE_SECONDS, CLOCK_START, Clock
 
 from tandem.core import migrate
 from tandem.core import stream as stream_module
@@ -26,41 +27,11 @@ from tandem.core.settings import Settings
 from tandem.core.stream import GAP_NOTICE, Event, Stream
 from tandem.protocol.subscribe import parse_since
 
-START = 1_700_000_000
-CACHE = 3600
+START = CLOCK_START
+CACHE = CACHE_SECONDS
 WAIT = 20.0  # generous bound for a condition that should hold within milliseconds
 
 EVERYTHING = MessageFilter()
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: int = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return float(self.now)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_settings(database_url: str, make_settings: Callable[..., Settings]) -> Settings:
-    value = make_settings(database_url=database_url, cache_duration=CACHE)
-    migrate.upgrade(value)
-    return value
-
-
-@pytest.fixture
-async def rt(db_settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
-    runtime = Runtime(db_settings, clock=clock)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
 
 
 @pytest.fixture
