@@ -1,0 +1,546 @@
+"""Publish throughput through both doors, side by side, against bare hello-JSON apps.
+
+Run from the repository root (needs ``wrk``: ``apt-get install wrk``)::
+
+    .venv/bin/python -m benchmarks.publish [--duration 10] [--connections 64]
+
+One run starts, one after the other and on loopback only, five servers with the
+shipped config files (``gunicorn -c gunicorn.conf.py``, ``hypercorn -c hypercorn.toml``):
+
+1. gunicorn  ``benchmarks.apps:flask_hello``   a bare Flask app answering {"hello": "world"}
+2. gunicorn  ``wsgi:app``                      Tandem, publish through the loop portal
+3. gunicorn  ``benchmarks.apps:flask_asgiref`` Tandem, the same view ``async def`` (asgiref)
+4. hypercorn ``benchmarks.apps:quart_hello``   a bare Quart app answering {"hello": "world"}
+5. hypercorn ``asgi:app``                      Tandem, publish
+
+Every scenario gets the same request from wrk (``benchmarks/post.lua``: ``POST /<topic>``
+with a short text body), a short warm-up, then ``--duration`` seconds of measurement.
+Each publishing server gets a fresh SQLite file in a temporary directory, migrated with
+``tandem db upgrade``, and ``TANDEM_ENV=testing``. It prints a table and the ratios
+against the design's targets and writes a small JSON summary to
+``benchmarks/results/publish-<date>.json`` (wrk's own reports go to the uncommitted
+``benchmarks/results/raw/``). Every server it starts is stopped on exit, Ctrl-C or error.
+
+On a busy machine, ``--rounds 3`` repeats the sequence: each scenario then reports its
+median round, and each ratio the median of its per-round ratios (a ratio always pairs
+two runs of the same round, made back to back). This is a benchmark, not a test: it
+never fails a build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import re
+import runpy
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.prefix) / "bin"
+LUA = Path(__file__).resolve().with_name("post.lua")
+RESULTS = Path(__file__).resolve().with_name("results")
+HOST = "127.0.0.1"
+TOPIC = "bench"
+BODY = b"benchmark message"  # keep in step with post.lua
+
+PUBLISH_TARGET = 0.40  # publish req/s at least 40% of hello req/s, per door
+PORTAL_TARGET = 3.0  # portal at least 3x asgiref
+ERROR_TOLERANCE = 0.001  # a ratio counts only if both sides had at most 0.1% errors
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    key: str
+    server: str  # "gunicorn" or "hypercorn"
+    label: str
+    app: str
+    database: bool  # needs a migrated Tandem database
+
+
+SCENARIOS = (
+    Scenario("gunicorn_hello", "gunicorn", "hello", "benchmarks.apps:flask_hello", False),
+    Scenario("gunicorn_portal", "gunicorn", "publish (portal)", "wsgi:app", True),
+    Scenario(
+        "gunicorn_asgiref", "gunicorn", "publish (asgiref)", "benchmarks.apps:flask_asgiref", True
+    ),
+    Scenario("hypercorn_hello", "hypercorn", "hello", "benchmarks.apps:quart_hello", False),
+    Scenario("hypercorn_publish", "hypercorn", "publish", "asgi:app", True),
+)
+
+RATIOS = (
+    ("gunicorn publish / hello", "gunicorn_portal", "gunicorn_hello", PUBLISH_TARGET),
+    ("hypercorn publish / hello", "hypercorn_publish", "hypercorn_hello", PUBLISH_TARGET),
+    ("Flask portal / asgiref", "gunicorn_portal", "gunicorn_asgiref", PORTAL_TARGET),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    requests: int  # responses received, any status
+    seconds: float
+    status_errors: int  # responses with a status of 400 or more
+    errors: int  # those plus socket errors (connect, read, write, timeout)
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def ok_rps(self) -> float:
+        """Successful responses per second."""
+        return max(0, self.requests - self.status_errors) / self.seconds
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / max(1, self.requests)
+
+
+class BenchmarkError(RuntimeError):
+    pass
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+
+class Server:
+    """One server process group, started in its own session so that it can be stopped whole."""
+
+    def __init__(self, scenario: Scenario, port: int, env: dict[str, str], log: Path) -> None:
+        self.scenario = scenario
+        self.port = port
+        self.log = log
+        if scenario.server == "gunicorn":
+            cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"]
+        else:
+            cmd = [str(BIN / "hypercorn"), "-c", "hypercorn.toml"]
+        cmd += ["-b", f"{HOST}:{port}", scenario.app]
+        self.cmd = cmd
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: Ctrl-C reaches us, not it
+            )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the app answers the benchmark's request with a 2xx."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchmarkError(
+                    f"{self.scenario.server} {self.scenario.app} exited with "
+                    f"{self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
+                try:
+                    conn.request("POST", f"/{TOPIC}", body=BODY)
+                    response = conn.getresponse()
+                    payload = response.read()
+                finally:
+                    conn.close()
+                if 200 <= response.status < 300:
+                    return
+                last = f"HTTP {response.status}: {payload[:200]!r}"
+            except OSError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        raise BenchmarkError(
+            f"{self.scenario.app} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM to the server (graceful), then SIGKILL to whatever is left of its group."""
+        try:
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout)
+        finally:
+            # The group id is the server's pid (start_new_session): only what we started.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def migrate(env: dict[str, str]) -> None:
+    tandem = BIN / "tandem"
+    done = subprocess.run(
+        [str(tandem), "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise BenchmarkError(f"tandem db upgrade failed:\n{done.stderr[-2000:]}")
+
+
+# -- load ------------------------------------------------------------------------------------
+
+_WRK_JSON = re.compile(r"^WRK_JSON (\{.*\})$", re.MULTILINE)
+
+
+def wrk(
+    port: int, *, seconds: float, connections: int, threads: int, timeout: float
+) -> tuple[Result, str]:
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        f"--timeout={timeout:g}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        f"http://{HOST}:{port}/{TOPIC}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout + 30)
+    match = _WRK_JSON.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise BenchmarkError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    data = json.loads(match.group(1))
+    status = int(data["status"])
+    errors = status + sum(int(data[k]) for k in ("connect", "read", "write", "timeout"))
+    result = Result(
+        requests=int(data["requests"]),
+        seconds=int(data["duration_us"]) / 1e6,
+        errors=errors,
+        status_errors=status,
+        p50_ms=int(data["p50_us"]) / 1000,
+        p99_ms=int(data["p99_us"]) / 1000,
+    )
+    return result, done.stdout[: match.start()].rstrip()
+
+
+def run_scenario(
+    scenario: Scenario, workdir: Path, args: argparse.Namespace, tag: str
+) -> tuple[Result, str]:
+    env = dict(os.environ)
+    env["TANDEM_ENV"] = "testing"
+    # Every server gets a database URL; only publishing ones get a migrated, fresh file.
+    env["TANDEM_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / (tag + '.db')}"
+    if scenario.database:
+        migrate(env)
+    port = free_port()
+    print(f"  {scenario.server:<9} {scenario.label:<18} {scenario.app} ...", end="", flush=True)
+    server = Server(scenario, port, env, workdir / f"{tag}.log")
+    try:
+        server.wait_ready()
+        load = {"connections": args.connections, "threads": args.threads, "timeout": args.timeout}
+        wrk(port, seconds=args.warmup, **load)
+        result, report = wrk(port, seconds=args.duration, **load)
+    finally:
+        server.stop()
+    print(f" {result.ok_rps:,.0f} req/s")
+    return result, report
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def median_round(runs: list[Result]) -> Result:
+    return sorted(runs, key=lambda r: r.ok_rps)[(len(runs) - 1) // 2]
+
+
+def server_configs() -> dict[str, dict[str, Any]]:
+    """What the shipped config files give, read the way the servers read them."""
+    gconf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    hconf = tomllib.loads((ROOT / "hypercorn.toml").read_text())
+    return {
+        "gunicorn": {
+            "config": "gunicorn.conf.py",
+            "worker_class": gconf.get("worker_class"),
+            "workers": gconf.get("workers"),
+            "threads": gconf.get("threads"),
+        },
+        "hypercorn": {
+            "config": "hypercorn.toml",
+            "worker_class": hconf.get("worker_class"),
+            "workers": hconf.get("workers", 1),
+        },
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in ("gunicorn", "hypercorn", "flask", "quart", "asgiref", "sqlalchemy", "aiosqlite"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    first = (done.stdout or done.stderr).splitlines()
+    return first[0].split(" Copyright")[0].strip() if first else "?"
+
+
+def ratio_rows(rounds: dict[str, list[Result]]) -> list[dict[str, Any]]:
+    """Each ratio pairs the two scenarios of the same round (run back to back); with
+    several rounds, its value is the median of the per-round ratios."""
+    rows = []
+    for name, top, bottom, target in RATIOS:
+        pairs = list(zip(rounds.get(top, []), rounds.get(bottom, []), strict=False))
+        if not pairs:
+            continue
+        each = [a.ok_rps / b.ok_rps if b.ok_rps else 0.0 for a, b in pairs]
+        value = statistics.median(each)
+        clean = all(r.error_rate <= ERROR_TOLERANCE for pair in pairs for r in pair)
+        verdict = "PASS" if value >= target and clean else "FAIL"
+        if not clean:
+            verdict += " (errors)"
+        row: dict[str, Any] = {
+            "name": name,
+            "value": round(value, 3),
+            "target": target,
+            "result": verdict,
+        }
+        if len(each) > 1:
+            row["each_round"] = [round(x, 3) for x in each]
+        rows.append(row)
+    return rows
+
+
+def hypercorn_processes(workers: int) -> str:
+    # workers = 0: hypercorn serves in its own process, with no child.
+    return "1 process (workers = 0)" if workers == 0 else f"{workers} worker process(es)"
+
+
+def fmt_ratio(value: float, target: float) -> tuple[str, str]:
+    if target < 1:  # a share of hello
+        return f"{value:.1%}", f">= {target:.0%}"
+    return f"{value:.2f}x", f">= {target:g}x"
+
+
+def print_report(
+    results: dict[str, Result], ratios: list[dict[str, Any]], meta: dict[str, Any]
+) -> None:
+    g, h = meta["servers"]["gunicorn"], meta["servers"]["hypercorn"]
+    print()
+    print(
+        f"Tandem publish benchmark: {meta['cpus']} CPUs, wrk {meta['load']['threads']} thread(s)"
+        f" x {meta['load']['connections']} connections, {meta['load']['duration_s']:g} s per"
+        f" scenario after {meta['load']['warmup_s']:g} s warm-up, POST /{TOPIC}"
+        + (f", median of {meta['rounds']} rounds" if meta["rounds"] > 1 else "")
+    )
+    print(
+        f"gunicorn -c {g['config']}: {g['workers']} workers x {g['threads']} threads"
+        f" ({g['worker_class']}); hypercorn -c {h['config']}: {hypercorn_processes(h['workers'])}"
+        f" ({h['worker_class']})"
+    )
+    print()
+    header = f"{'scenario':<29} {'app':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    print(header)
+    print("-" * len(header))
+    for scenario in SCENARIOS:
+        r = results.get(scenario.key)
+        if r is None:
+            continue
+        name = f"{scenario.server} {scenario.label}"
+        print(
+            f"{name:<29} {scenario.app:<30} {r.ok_rps:>9,.0f} {r.p50_ms:>8.1f}"
+            f" {r.p99_ms:>8.1f} {r.errors:>7,}"
+        )
+    print()
+    header = f"{'ratio':<29} {'value':>9} {'target':>9}  result"
+    print(header)
+    print("-" * len(header))
+    for row in ratios:
+        value, target = fmt_ratio(row["value"], row["target"])
+        line = f"{row['name']:<29} {value:>9} {target:>9}  {row['result']}"
+        if "each_round" in row:
+            each = ", ".join(fmt_ratio(x, row["target"])[0] for x in row["each_round"])
+            line += f"  (rounds: {each})"
+        print(line)
+
+
+def write_json(
+    path: Path,
+    results: dict[str, Result],
+    rounds: dict[str, list[Result]],
+    ratios: list[dict[str, Any]],
+    meta: dict[str, Any],
+) -> None:
+    by_key = {s.key: s for s in SCENARIOS}
+    payload = {
+        **meta,
+        "scenarios": {
+            key: {
+                "server": by_key[key].server,
+                "app": by_key[key].app,
+                "rps": round(r.ok_rps, 1),
+                "p50_ms": round(r.p50_ms, 2),
+                "p99_ms": round(r.p99_ms, 2),
+                "requests": r.requests,
+                "errors": r.errors,
+                **(
+                    {"rps_each_round": [round(x.ok_rps, 1) for x in rounds[key]]}
+                    if len(rounds[key]) > 1
+                    else {}
+                ),
+            }
+            for key, r in results.items()
+        },
+        "ratios": ratios,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def _raise_exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into SystemExit, so that ``finally`` blocks stop the servers."""
+    previous = {sig: signal.signal(sig, _raise_exit) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.publish", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--duration", type=float, default=10, help="seconds measured per server")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per server")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--timeout", type=float, default=10, help="wrk request timeout, seconds")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the whole sequence; each scenario reports its median round",
+    )
+    parser.add_argument(
+        "--only", action="append", choices=[s.key for s in SCENARIOS], help="run only these"
+    )
+    parser.add_argument("--output", type=Path, help="JSON result file (default: results/...)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.warmup <= 0 or args.rounds < 1:
+        parser.error("need --duration > 0, --warmup > 0 and --rounds >= 1")
+    if args.connections < args.threads:
+        parser.error("need --connections >= --threads")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    for tool in ("gunicorn", "hypercorn", "tandem"):
+        if not (BIN / tool).exists():
+            print(f"{BIN / tool} not found: run this with the project's venv", file=sys.stderr)
+            return 2
+    scenarios = [s for s in SCENARIOS if not args.only or s.key in args.only]
+    load1 = os.getloadavg()[0]
+    started = dt.datetime.now(dt.UTC)
+    meta: dict[str, Any] = {
+        "benchmark": "publish",
+        "date": started.isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average_before": round(load1, 2),
+        "rounds": args.rounds,
+        "load": {
+            "tool": wrk_version(),
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "request": f"POST /{TOPIC} ({len(BODY)}-byte text body)",
+        },
+        "servers": server_configs(),
+        "versions": versions(),
+    }
+    if load1 > 0.5:
+        print(f"note: load average {load1:.2f} before the run; other work skews the figures")
+    runs = len(scenarios) * args.rounds
+    print(f"running {runs} scenario runs, about {runs * (args.duration + args.warmup + 4):.0f} s")
+    workdir = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
+    # wrk's own reports, for a closer look; benchmarks/results/raw/ is not committed.
+    raw = RESULTS / "raw" / f"publish-{started.strftime('%Y-%m-%dT%H%M%S')}"
+    raw.mkdir(parents=True, exist_ok=True)
+    rounds: dict[str, list[Result]] = {s.key: [] for s in scenarios}
+    try:
+        with _terminate_as_exit():
+            for number in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    print(f" round {number} of {args.rounds}")
+                for scenario in scenarios:
+                    tag = f"{scenario.key}-{number}"
+                    result, report = run_scenario(scenario, workdir, args, tag)
+                    rounds[scenario.key].append(result)
+                    (raw / f"{tag}.txt").write_text(report + "\n")
+    except BenchmarkError as exc:
+        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; servers stopped", file=sys.stderr)
+        return 130
+    except SystemExit:
+        print("\nterminated; servers stopped", file=sys.stderr)
+        raise
+    finally:
+        if args.keep:
+            print(f"logs and databases kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    meta["elapsed_s"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
+    meta["load_average_after"] = round(os.getloadavg()[0], 2)
+    # With several rounds, each scenario reports the round with its median throughput.
+    results = {key: median_round(runs) for key, runs in rounds.items()}
+    ratios = ratio_rows(rounds)
+    print_report(results, ratios, meta)
+    output = args.output or RESULTS / f"publish-{started.date().isoformat()}.json"
+    write_json(output, results, rounds, ratios, meta)
+    print(f"\nwrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
