@@ -30,37 +30,41 @@ never fails a build.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import datetime as dt
-import http.client
 import json
 import os
-import platform
 import re
-import runpy
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-import tomllib
-from collections.abc import Iterator, Sequence
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.prefix) / "bin"
+from benchmarks._common import (
+    BIN,
+    HOST,
+    BenchmarkError,
+    Server,
+    Workdir,
+    display_path,
+    migrate,
+    raw_dir,
+    result_path,
+    server_configs,
+    sqlite_url,
+    terminate_as_exit,
+    utc_now,
+    versions,
+    write_json,
+)
+
 LUA = Path(__file__).resolve().with_name("post.lua")
-RESULTS = Path(__file__).resolve().with_name("results")
-HOST = "127.0.0.1"
 TOPIC = "bench"
 BODY = b"benchmark message"  # keep in step with post.lua
+VERSIONS = ("gunicorn", "hypercorn", "flask", "quart", "asgiref", "sqlalchemy", "aiosqlite")
+STOP_TIMEOUT = 20.0  # seconds a server gets to stop gracefully before SIGKILL
 
 PUBLISH_TARGET = 0.40  # publish req/s at least 40% of hello req/s, per door
 PORTAL_TARGET = 3.0  # portal at least 3x asgiref
@@ -112,104 +116,6 @@ class Result:
         return self.errors / max(1, self.requests)
 
 
-class BenchmarkError(RuntimeError):
-    pass
-
-
-# -- servers ---------------------------------------------------------------------------------
-
-
-class Server:
-    """One server process group, started in its own session so that it can be stopped whole."""
-
-    def __init__(self, scenario: Scenario, port: int, env: dict[str, str], log: Path) -> None:
-        self.scenario = scenario
-        self.port = port
-        self.log = log
-        if scenario.server == "gunicorn":
-            cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"]
-        else:
-            cmd = [str(BIN / "hypercorn"), "-c", "hypercorn.toml"]
-        cmd += ["-b", f"{HOST}:{port}", scenario.app]
-        self.cmd = cmd
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: Ctrl-C reaches us, not it
-            )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Wait until the app answers the benchmark's request with a 2xx."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchmarkError(
-                    f"{self.scenario.server} {self.scenario.app} exited with "
-                    f"{self.proc.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
-                try:
-                    conn.request("POST", f"/{TOPIC}", body=BODY)
-                    response = conn.getresponse()
-                    payload = response.read()
-                finally:
-                    conn.close()
-                if 200 <= response.status < 300:
-                    return
-                last = f"HTTP {response.status}: {payload[:200]!r}"
-            except OSError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-        raise BenchmarkError(
-            f"{self.scenario.app} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}"
-        )
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM to the server (graceful), then SIGKILL to whatever is left of its group."""
-        try:
-            if self.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(timeout)
-        finally:
-            # The group id is the server's pid (start_new_session): only what we started.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text[-lines:])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def migrate(env: dict[str, str]) -> None:
-    tandem = BIN / "tandem"
-    done = subprocess.run(
-        [str(tandem), "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise BenchmarkError(f"tandem db upgrade failed:\n{done.stderr[-2000:]}")
-
-
 # -- load ------------------------------------------------------------------------------------
 
 _WRK_JSON = re.compile(r"^WRK_JSON (\{.*\})$", re.MULTILINE)
@@ -248,24 +154,27 @@ def wrk(
 
 
 def run_scenario(
-    scenario: Scenario, workdir: Path, args: argparse.Namespace, tag: str
+    scenario: Scenario, work: Workdir, args: argparse.Namespace, tag: str
 ) -> tuple[Result, str]:
+    # The caller's environment as it is (TANDEM_WORKERS and the like reach the servers).
     env = dict(os.environ)
     env["TANDEM_ENV"] = "testing"
     # Every server gets a database URL; only publishing ones get a migrated, fresh file.
-    env["TANDEM_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / (tag + '.db')}"
+    env["TANDEM_DATABASE_URL"] = sqlite_url(work.path / f"{tag}.db")
     if scenario.database:
-        migrate(env)
-    port = free_port()
+        migrate(env["TANDEM_DATABASE_URL"], env=env)
     print(f"  {scenario.server:<9} {scenario.label:<18} {scenario.app} ...", end="", flush=True)
-    server = Server(scenario, port, env, workdir / f"{tag}.log")
+    start = Server.gunicorn if scenario.server == "gunicorn" else Server.hypercorn
+    server = start(scenario.app, env=env, log=work.log(tag))
+    server.name = f"{scenario.server} {scenario.app}"  # what its error messages call it
     try:
-        server.wait_ready()
+        # Ready once the app answers the benchmark's own request with a 2xx.
+        server.wait_ready(path=f"/{TOPIC}", method="POST", body=BODY)
         load = {"connections": args.connections, "threads": args.threads, "timeout": args.timeout}
-        wrk(port, seconds=args.warmup, **load)
-        result, report = wrk(port, seconds=args.duration, **load)
+        wrk(server.port, seconds=args.warmup, **load)
+        result, report = wrk(server.port, seconds=args.duration, **load)
     finally:
-        server.stop()
+        server.stop(timeout=STOP_TIMEOUT)
     print(f" {result.ok_rps:,.0f} req/s")
     return result, report
 
@@ -275,33 +184,6 @@ def run_scenario(
 
 def median_round(runs: list[Result]) -> Result:
     return sorted(runs, key=lambda r: r.ok_rps)[(len(runs) - 1) // 2]
-
-
-def server_configs() -> dict[str, dict[str, Any]]:
-    """What the shipped config files give, read the way the servers read them."""
-    gconf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    hconf = tomllib.loads((ROOT / "hypercorn.toml").read_text())
-    return {
-        "gunicorn": {
-            "config": "gunicorn.conf.py",
-            "worker_class": gconf.get("worker_class"),
-            "workers": gconf.get("workers"),
-            "threads": gconf.get("threads"),
-        },
-        "hypercorn": {
-            "config": "hypercorn.toml",
-            "worker_class": hconf.get("worker_class"),
-            "workers": hconf.get("workers", 1),
-        },
-    }
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in ("gunicorn", "hypercorn", "flask", "quart", "asgiref", "sqlalchemy", "aiosqlite"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
 
 
 def wrk_version() -> str:
@@ -389,15 +271,15 @@ def print_report(
         print(line)
 
 
-def write_json(
-    path: Path,
+def summary(
     results: dict[str, Result],
     rounds: dict[str, list[Result]],
     ratios: list[dict[str, Any]],
     meta: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
+    """The JSON summary: ``meta``, then each scenario's figures, then the ratios."""
     by_key = {s.key: s for s in SCENARIOS}
-    payload = {
+    return {
         **meta,
         "scenarios": {
             key: {
@@ -418,26 +300,9 @@ def write_json(
         },
         "ratios": ratios,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 # -- main ------------------------------------------------------------------------------------
-
-
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into SystemExit, so that ``finally`` blocks stop the servers."""
-    previous = {sig: signal.signal(sig, _raise_exit) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -479,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     scenarios = [s for s in SCENARIOS if not args.only or s.key in args.only]
     load1 = os.getloadavg()[0]
-    started = dt.datetime.now(dt.UTC)
+    started = utc_now()
     meta: dict[str, Any] = {
         "benchmark": "publish",
         "date": started.isoformat(timespec="seconds"),
@@ -495,50 +360,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             "request": f"POST /{TOPIC} ({len(BODY)}-byte text body)",
         },
         "servers": server_configs(),
-        "versions": versions(),
+        "versions": versions(VERSIONS),
     }
     if load1 > 0.5:
         print(f"note: load average {load1:.2f} before the run; other work skews the figures")
     runs = len(scenarios) * args.rounds
     print(f"running {runs} scenario runs, about {runs * (args.duration + args.warmup + 4):.0f} s")
-    workdir = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
-    # wrk's own reports, for a closer look; benchmarks/results/raw/ is not committed.
-    raw = RESULTS / "raw" / f"publish-{started.strftime('%Y-%m-%dT%H%M%S')}"
-    raw.mkdir(parents=True, exist_ok=True)
-    rounds: dict[str, list[Result]] = {s.key: [] for s in scenarios}
-    try:
-        with _terminate_as_exit():
-            for number in range(1, args.rounds + 1):
-                if args.rounds > 1:
-                    print(f" round {number} of {args.rounds}")
-                for scenario in scenarios:
-                    tag = f"{scenario.key}-{number}"
-                    result, report = run_scenario(scenario, workdir, args, tag)
-                    rounds[scenario.key].append(result)
-                    (raw / f"{tag}.txt").write_text(report + "\n")
-    except BenchmarkError as exc:
-        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped", file=sys.stderr)
-        return 130
-    except SystemExit:
-        print("\nterminated; servers stopped", file=sys.stderr)
-        raise
-    finally:
-        if args.keep:
-            print(f"logs and databases kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    meta["elapsed_s"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
+    # Logs and databases; removed on the way out unless --keep.
+    with Workdir("bench", keep=args.keep) as work:
+        # wrk's own reports, for a closer look; benchmarks/results/raw/ is not committed.
+        raw = raw_dir("publish", started)
+        rounds: dict[str, list[Result]] = {s.key: [] for s in scenarios}
+        try:
+            with terminate_as_exit():
+                for number in range(1, args.rounds + 1):
+                    if args.rounds > 1:
+                        print(f" round {number} of {args.rounds}")
+                    for scenario in scenarios:
+                        tag = f"{scenario.key}-{number}"
+                        result, report = run_scenario(scenario, work, args, tag)
+                        rounds[scenario.key].append(result)
+                        (raw / f"{tag}.txt").write_text(report + "\n")
+        except BenchmarkError as exc:
+            print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted; servers stopped", file=sys.stderr)
+            return 130
+        except SystemExit:
+            print("\nterminated; servers stopped", file=sys.stderr)
+            raise
+        finally:
+            if args.keep:
+                print(f"logs and databases kept in {work.path}")
+    meta["elapsed_s"] = round((utc_now() - started).total_seconds(), 1)
     meta["load_average_after"] = round(os.getloadavg()[0], 2)
     # With several rounds, each scenario reports the round with its median throughput.
     results = {key: median_round(runs) for key, runs in rounds.items()}
     ratios = ratio_rows(rounds)
     print_report(results, ratios, meta)
-    output = args.output or RESULTS / f"publish-{started.date().isoformat()}.json"
-    write_json(output, results, rounds, ratios, meta)
-    print(f"\nwrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    output = args.output or result_path("publish", started)
+    write_json(output, summary(results, rounds, ratios, meta))
+    print(f"\nwrote {display_path(output)}")
     return 0
 
 
