@@ -142,7 +142,22 @@ def _small_buffer_socket(rcvbuf: int) -> socket.socket:
     return sock
 
 
-class Subscription:
+class _Received:
+    """What a client has received so far, and the cursor to resume from."""
+
+    messages: list[StreamEvent]
+
+    @property
+    def last_id(self) -> str | None:
+        """The id of the last message received: the cursor to resume from."""
+        return self.messages[-1].id if self.messages else None
+
+    @property
+    def message_ids(self) -> list[str | None]:
+        return [event.id for event in self.messages]
+
+
+class Subscription(_Received):
     """One stream, read in a background task into :attr:`events`.
 
     ``rcvbuf`` shrinks the client's receive buffer; with :meth:`pause` that makes a
@@ -191,15 +206,6 @@ class Subscription:
             f"<Subscription {self.kind} {self.url} {self.params} status={self.status} {state}, "
             f"{len(self.events)} events, {len(self.messages)} messages, last {kinds}>"
         )
-
-    @property
-    def last_id(self) -> str | None:
-        """The id of the last message received: the cursor to resume from."""
-        return self.messages[-1].id if self.messages else None
-
-    @property
-    def message_ids(self) -> list[str | None]:
-        return [event.id for event in self.messages]
 
     def kinds(self) -> list[str]:
         return [event.kind for event in self.events]
@@ -411,7 +417,7 @@ def resume_options(
     return query, headers
 
 
-class Follower:
+class Follower(_Received):
     """A subscriber that reconnects by cursor whenever its stream ends or is cut.
 
     Connection ``n`` goes to ``urls[min(n, len(urls) - 1)]``, so ``[a, b]`` means
@@ -450,14 +456,6 @@ class Follower:
             f"<Follower {self.kind} {self.urls} {len(self.messages)} messages, "
             f"{self.connects} connects, ends {self.ends[-5:]}, error {self.error!r}>"
         )
-
-    @property
-    def last_id(self) -> str | None:
-        return self.messages[-1].id if self.messages else None
-
-    @property
-    def message_ids(self) -> list[str | None]:
-        return [event.id for event in self.messages]
 
     async def start(self, timeout: float = TIMEOUT) -> Self:
         """Connect and return once the first stream is open."""

@@ -77,11 +77,6 @@ class CorePortal:
         portal, runtime = self._ensure()
         return portal.call(_await(fn, runtime), timeout)
 
-    def submit(self, fn: Callable[[Runtime], Awaitable[T]]) -> Future[T]:
-        """Like :meth:`call`, but return the future instead of waiting."""
-        portal, runtime = self._ensure()
-        return portal.submit(_await(fn, runtime))
-
     def _ensure(self) -> tuple[Portal, Runtime]:
         portal, runtime = self._portal, self._runtime
         if portal is not None and runtime is not None and self._pid == os.getpid():

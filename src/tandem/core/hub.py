@@ -78,9 +78,8 @@ class Subscriber:
             self._wake()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiter is not None:
+            _wake_up(self._waiter)
 
     async def take(self, max_wait: float) -> list[Envelope] | None:
         """Wait up to ``max_wait`` seconds; return what is queued (``None`` on timeout).

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import aiosqlite
 import asyncpg
@@ -82,8 +82,7 @@ class Relay:
 
     async def _follow(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.safety_interval)
+            await _wait(self._wake, self.safety_interval)
             self._wake.clear()
             if self._stopped.is_set():
                 return
@@ -92,7 +91,7 @@ class Relay:
             except Exception:  # the database may be briefly away; the next wake retries
                 self.read_errors += 1
                 log.warning("relay read failed; retrying", exc_info=True)
-                await _pause(self._stopped, min(5.0, 0.1 * self.read_errors))
+                await _wait(self._stopped, min(5.0, 0.1 * self.read_errors))
             else:
                 self.read_errors = 0
 
@@ -139,10 +138,10 @@ class Watcher:
         raise NotImplementedError
 
 
-async def _pause(stopped: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, or less if ``stopped`` is set meanwhile."""
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Wait until ``event`` is set, or ``seconds`` at most."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopped.wait(), seconds)
+        await asyncio.wait_for(event.wait(), seconds)
 
 
 class SqliteWatcher(Watcher):
@@ -166,10 +165,10 @@ class SqliteWatcher(Watcher):
                         if version != last:
                             last = version
                             wake()
-                        await _pause(stopped, self.interval)
+                        await _wait(stopped, self.interval)
             except (OSError, aiosqlite.Error):
                 log.warning("sqlite watcher lost its connection; reconnecting", exc_info=True)
-                await _pause(stopped, 1.0)
+                await _wait(stopped, 1.0)
 
 
 class RedisWatcher(Watcher):
@@ -198,7 +197,7 @@ class RedisWatcher(Watcher):
             except Exception as exc:  # any Redis failure: back off and reconnect
                 self.on_state(False)
                 log.warning("redis watcher disconnected (%s); retrying", type(exc).__name__)
-                await _pause(stopped, backoff)
+                await _wait(stopped, backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
@@ -221,7 +220,7 @@ class PostgresWatcher(Watcher):
                 conn = await asyncpg.connect(self.dsn)
             except (OSError, asyncpg.PostgresError):
                 log.warning("postgres watcher cannot connect; retrying", exc_info=True)
-                await _pause(stopped, 1.0)
+                await _wait(stopped, 1.0)
                 continue
             try:
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
@@ -242,6 +241,3 @@ async def publish_wakeup(redis: Redis, channel: str, seq: int) -> None:
         await redis.publish(channel, str(seq))
     except Exception as exc:  # their safety poll will find the messages
         log.warning("redis wake-up not sent (%s)", type(exc).__name__)
-
-
-WakeSender = Callable[[int], Awaitable[None]]

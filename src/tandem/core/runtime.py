@@ -70,7 +70,8 @@ class Runtime:
     async def start(self, *, follow: bool = True) -> None:
         """Create the engines on the running loop and start following new messages.
 
-        ``follow=False`` (one-shot commands) skips the relay, the hub and Redis.
+        ``follow=False`` (one-shot commands) skips the relay and its watchers; a
+        Redis client is still made, for the wake-up that servers listen for.
         """
         self._engines = create_engines(self.settings)
         if self.settings.redis_url:
@@ -143,8 +144,7 @@ class Runtime:
             cache_duration=self.settings.cache_duration,
             notify_channel=notify,
         )
-        if self._relay is not None:
-            self._hand_over(stored)
+        self._hand_over(stored)
         if self._redis is not None:
             await publish_wakeup(self._redis, self.wake_channel, stored[-1].seq)
         return stored
@@ -157,9 +157,11 @@ class Runtime:
         so no other process can hold one in between. Otherwise another
         process's messages came first, and the relay reads them all in order.
         """
+        if self._relay is None:  # not following: nobody here to deliver to
+            return
         if stored[0].seq == self.hub.last_seq + 1:
             self.hub.deliver(stored)
-        elif self._relay is not None:
+        else:
             self._relay.wake()
 
     async def history(self, query: HistoryQuery) -> list[Message]:

@@ -35,6 +35,7 @@ _COLUMNS = (
 
 
 _stored = messages.c.live_only == false()
+_live_only = messages.c.live_only == true()
 
 
 async def insert_messages(
@@ -108,7 +109,7 @@ async def history(*, engines: Engines, query: HistoryQuery, now: int) -> list[Me
         return []
     kept = and_(messages.c.expires > now, _stored)
     if query.live_after is not None:
-        kept = or_(kept, and_(messages.c.live_only == true(), messages.c.seq > query.live_after))
+        kept = or_(kept, and_(_live_only, messages.c.seq > query.live_after))
     stmt = select(*_COLUMNS).where(messages.c.topic.in_(query.topics), kept)
     if since.kind == "time":
         stmt = stmt.where(messages.c.time >= since.value)
@@ -172,8 +173,8 @@ async def prune(*, engines: Engines, now: int) -> int:
     it prunes, so that a stream can tell a client whose cursor points into the
     pruned range that it missed messages (the ``gap`` event).
     """
-    expired = and_(messages.c.expires <= now, messages.c.live_only == false())
-    relayed = and_(messages.c.live_only == true(), messages.c.time <= now - LIVE_ONLY_GRACE)
+    expired = and_(messages.c.expires <= now, _stored)
+    relayed = and_(_live_only, messages.c.time <= now - LIVE_ONLY_GRACE)
 
     def write(conn: Connection) -> int:
         newest = conn.execute(
