@@ -23,6 +23,18 @@ class PayloadTooLarge(TandemError):
     """The message or request body is over the configured limit."""
 
 
+class Unauthorized(TandemError):
+    """No credentials where they are needed, or credentials that do not check out."""
+
+
+class Forbidden(TandemError):
+    """The caller is known but may not do this."""
+
+
+class Conflict(TandemError):
+    """The thing to create exists already (a user name, say)."""
+
+
 class NotFound(TandemError):
     """The named thing does not exist."""
 
@@ -35,5 +47,13 @@ class Unavailable(TandemError):
     """A dependency (the database, the broker) cannot serve right now."""
 
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyRequests(TandemError):
+    """A rate or concurrency limit is reached; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after

@@ -12,18 +12,29 @@ from http import HTTPStatus
 import orjson
 
 from tandem.core.errors import (
+    Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     TandemError,
+    TooManyRequests,
+    Unauthorized,
     Unavailable,
     Unsupported,
 )
 
+# What a 401 asks for: Basic (user:pass, or an empty user and a token) or Bearer.
+WWW_AUTHENTICATE = 'Basic realm="tandem", Bearer realm="tandem"'
+
 STATUS_FOR: dict[type[TandemError], int] = {
     InvalidInput: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
+    Conflict: 409,
     PayloadTooLarge: 413,
+    TooManyRequests: 429,
     Unsupported: 501,
     Unavailable: 503,
 }
@@ -48,8 +59,10 @@ def from_exception(exc: TandemError) -> ErrorResponse:
     """Translate a core error; its most specific class in :data:`STATUS_FOR` decides."""
     status = next((STATUS_FOR[cls] for cls in type(exc).__mro__ if cls in STATUS_FOR), 500)
     headers = {}
-    if isinstance(exc, Unavailable) and exc.retry_after is not None:
+    if isinstance(exc, Unavailable | TooManyRequests) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     return error_response(status, exc.message, headers)
 
 
