@@ -26,9 +26,11 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("TANDEM_LOG_LEVEL", "info").lower()
 # One JSON object per line. %(U)s is the path without its query string,
-# which may carry ?auth= credentials; those must never reach a log.
+# which may carry ?auth= credentials; those must never reach a log. forwarded_for is
+# the X-Forwarded-For that a proxy in front (deploy/nginx.conf) sent, "-" without one.
 access_log_format = (
-    '{"logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
+    '{"logger": "gunicorn.access", "remote": "%(h)s", '
+    '"forwarded_for": "%({x-forwarded-for}i)s", "method": "%(m)s", "path": "%(U)s", '
     '"status": %(s)s, "bytes": %(B)s, "duration_us": %(D)s, '
     '"request_id": "%({x-request-id}o)s", "user_agent": "%(a)s"}'
 )
