@@ -81,10 +81,18 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_settings(sqlite_url: str) -> SettingsFactory:
-    """Build test settings; keyword arguments override (``database_url=...``)."""
+    """Build test settings; keyword arguments override (``database_url=...``).
+
+    Abuse limits are off unless a test turns them on (``rate_limits=True``):
+    suites that publish hundreds of messages from one address test other things.
+    """
 
     def factory(**overrides: object) -> Settings:
-        values: dict[str, object] = {"env": "testing", "database_url": sqlite_url}
+        values: dict[str, object] = {
+            "env": "testing",
+            "database_url": sqlite_url,
+            "rate_limits": False,
+        }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -11,6 +11,8 @@ class HeaderMap(Protocol):
 
     def items(self) -> Iterable[tuple[str, str]]: ...
 
+    def get(self, key: str, /) -> str | None: ...
+
 
 class QueryMap(Protocol):
     """What the protocol layer needs of query parameters: werkzeug's ``MultiDict`` fits."""

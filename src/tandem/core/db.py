@@ -18,17 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tandem.core.errors import Unavailable
 from tandem.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WriteBody = Callable[[Connection], T]
@@ -146,3 +152,25 @@ class SqliteWriter:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+@asynccontextmanager
+async def database_errors() -> AsyncIterator[None]:
+    """Turn a lost, locked or unmigrated database into :class:`Unavailable`."""
+    # A lost or locked database is a 503 to the client, not a 500 with a traceback.
+    try:
+        yield
+    except (OperationalError, DBAPIError, OSError) as exc:
+        if _schema_missing(exc):
+            log.error("database schema missing or out of date: run `tandem db upgrade`")
+            raise Unavailable(
+                "the database schema is missing or out of date: run `tandem db upgrade`"
+            ) from exc
+        log.warning("database unavailable: %s", type(exc).__name__)
+        raise Unavailable("the database is unavailable, try again shortly", retry_after=5) from exc
+
+
+def _schema_missing(exc: Exception) -> bool:
+    # SQLite says "no such table", PostgreSQL "relation ... does not exist" (UndefinedTable).
+    text = str(getattr(exc, "orig", exc))
+    return "no such table" in text or ("relation" in text and "does not exist" in text)

@@ -7,6 +7,8 @@ from typing import cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -62,6 +65,9 @@ class CounterRow(Base):
     """Named counters. Incrementing ``messages`` inside the publishing transaction
     takes a row lock until commit, so sequence numbers become visible in order:
     a reader that has seen ``seq = n`` can never later find a new row below ``n``.
+
+    ``identity`` goes up with every change to users, tokens or access rules, so
+    that every process can tell cheaply when to reload them.
     """
 
     __tablename__ = "counters"
@@ -84,6 +90,59 @@ class PruneMarkRow(Base):
     pruned_time: Mapped[int] = mapped_column(BigInteger)
 
 
+class UserRow(Base):
+    """A user account. ``session_version`` is new on every password or role change,
+    which ends the web sessions that carry the old one."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(8))
+    session_version: Mapped[str] = mapped_column(String(32))
+    created: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (CheckConstraint("role IN ('admin', 'user')", name="role"),)
+
+
+class TokenRow(Base):
+    """An access token, stored as the SHA-256 of the token: tokens are random, so a
+    fast hash is enough, and a database leak does not leak them."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(128))
+    expires: Mapped[int | None] = mapped_column(BigInteger)
+    last_used: Mapped[int | None] = mapped_column(BigInteger)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessRuleRow(Base):
+    """A permission for ``owner`` (a user name, or ``everyone``) on topics matching ``pattern``."""
+
+    __tablename__ = "access_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    pattern: Mapped[str] = mapped_column(String(64))
+    permission: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        UniqueConstraint("owner", "pattern", name="uq_access_rules_owner_pattern"),
+        CheckConstraint(
+            "permission IN ('read-write', 'read-only', 'write-only', 'deny')", name="permission"
+        ),
+    )
+
+
 prune_marks = cast(Table, PruneMarkRow.__table__)
+users = cast(Table, UserRow.__table__)
+tokens = cast(Table, TokenRow.__table__)
+access_rules = cast(Table, AccessRuleRow.__table__)
 messages = cast(Table, MessageRow.__table__)
 counters = cast(Table, CounterRow.__table__)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 
 from redis.asyncio import Redis
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tandem.core import store
 from tandem.core.batching import BatchWriter
-from tandem.core.db import Engines, create_engines
-from tandem.core.errors import Unavailable
+from tandem.core.db import Engines, create_engines, database_errors
 from tandem.core.hub import SHUTTING_DOWN, Hub
+from tandem.core.identity import Access, IdentityService, Tokens, Users
+from tandem.core.limits import Limits
 from tandem.core.relay import (
     PG_CHANNEL,
     PostgresWatcher,
@@ -30,7 +29,10 @@ from tandem.core.relay import (
     publish_wakeup,
 )
 from tandem.core.schemas import (
+    Action,
+    Credentials,
     HistoryQuery,
+    Identity,
     Message,
     MessageFilter,
     MessagePage,
@@ -56,12 +58,25 @@ class Runtime:
         self._relay: Relay | None = None
         self._redis: Redis | None = None
         self.redis_connected = False
+        self._limits: Limits | None = None
+        self.identity = IdentityService(settings, engines=lambda: self.engines, clock=self.now)
+        # Administration: rt.users.add(...), rt.tokens.list(...), rt.access.grant(...).
+        self.users = Users(self.identity)
+        self.tokens = Tokens(self.identity)
+        self.access = Access(self.identity)
 
     @property
     def engines(self) -> Engines:
         if self._engines is None:
             raise RuntimeError("the runtime is not started")
         return self._engines
+
+    @property
+    def limits(self) -> Limits:
+        """The abuse limits (kept after :meth:`stop`, where they let go of their leases)."""
+        if self._limits is None:
+            raise RuntimeError("the runtime is not started")
+        return self._limits
 
     @property
     def wake_channel(self) -> str:
@@ -81,6 +96,7 @@ class Runtime:
             self._redis = Redis.from_url(
                 self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
             )
+        self._limits = Limits(self.settings, redis=self._redis, clock=self._clock)
         if not follow:
             return
         self._relay = Relay(
@@ -88,7 +104,7 @@ class Runtime:
             hub=self.hub,
             safety_interval=self.settings.relay_safety_interval,
         )
-        async with _database_errors():
+        async with database_errors():
             await self._relay.start(self._watchers())
         log.info("runtime started", extra={"database": self.engines.dialect})
 
@@ -120,6 +136,9 @@ class Runtime:
         if self._relay is not None:
             await self._relay.stop()
             self._relay = None
+        if self._limits is not None:
+            await self._limits.close()
+        await self.identity.flush()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -132,7 +151,7 @@ class Runtime:
 
     async def publish(self, new: NewMessage) -> Message:
         """Store ``new`` and return the published message; subscribers everywhere get it."""
-        async with _database_errors():
+        async with database_errors():
             return await self._writer.submit(new)
 
     async def _insert(self, batch: Sequence[NewMessage]) -> list[Message]:
@@ -166,22 +185,32 @@ class Runtime:
 
     async def history(self, query: HistoryQuery) -> list[Message]:
         """Stored messages for a poll or the start of a subscription."""
-        async with _database_errors():
+        async with database_errors():
             return await store.history(engines=self.engines, query=query, now=self.now())
 
     async def has_gap(self, topics: Sequence[str], since: Since) -> bool:
-        async with _database_errors():
+        async with database_errors():
             return await store.has_gap(
                 engines=self.engines, topics=topics, since=since, now=self.now()
             )
 
     async def committed_seq(self) -> int:
         """The newest sequence number committed to the database (by any process)."""
-        async with _database_errors():
+        async with database_errors():
             return await store.last_seq(engines=self.engines)
 
-    def open_stream(self, topics: Sequence[str], since: Since, filter: MessageFilter) -> Stream:
-        """Register a live subscription. Call :meth:`Stream.close` when it ends."""
+    def open_stream(
+        self,
+        topics: Sequence[str],
+        since: Since,
+        filter: MessageFilter,
+        *,
+        notice: str | None = None,
+    ) -> Stream:
+        """Register a live subscription. Call :meth:`Stream.close` when it ends.
+
+        ``notice`` is said in the ``open`` event (the topics skipped, say).
+        """
         return Stream(
             hub=self.hub,
             topics=topics,
@@ -192,46 +221,60 @@ class Runtime:
             has_gap=self.has_gap,
             clock=self.now,
             committed_seq=self.committed_seq,
+            notice=notice,
         )
 
     async def page(self, topic: str, *, after_seq: int, limit: int) -> MessagePage:
         """One page of ``topic``'s history after the cursor."""
-        async with _database_errors():
+        async with database_errors():
             return await store.page(
                 engines=self.engines, topic=topic, after_seq=after_seq, limit=limit, now=self.now()
             )
 
+    async def newest(self, topic: str, limit: int) -> list[Message]:
+        """``topic``'s newest ``limit`` stored messages, newest first (the topic page)."""
+        async with database_errors():
+            return await store.newest(
+                engines=self.engines, topic=topic, limit=limit, now=self.now()
+            )
+
     async def topics(self) -> list[TopicStat]:
-        async with _database_errors():
+        async with database_errors():
             return await store.topic_stats(engines=self.engines, now=self.now())
 
     async def prune(self) -> int:
         """Delete expired messages; return how many."""
-        async with _database_errors():
+        async with database_errors():
             return await store.prune(engines=self.engines, now=self.now())
 
     async def check_health(self) -> None:
         """Raise :class:`Unavailable` unless the database answers."""
-        async with _database_errors():
+        async with database_errors():
             await store.ping(engines=self.engines)
 
+    # --- identity and access (the decisions live in core.identity) ----------------------
 
-@asynccontextmanager
-async def _database_errors() -> AsyncIterator[None]:
-    # A lost or locked database is a 503 to the client, not a 500 with a traceback.
-    try:
-        yield
-    except (OperationalError, DBAPIError, OSError) as exc:
-        if _schema_missing(exc):
-            log.error("database schema missing or out of date: run `tandem db upgrade`")
-            raise Unavailable(
-                "the database schema is missing or out of date: run `tandem db upgrade`"
-            ) from exc
-        log.warning("database unavailable: %s", type(exc).__name__)
-        raise Unavailable("the database is unavailable, try again shortly", retry_after=5) from exc
+    async def authenticate(self, creds: Credentials | None) -> Identity:
+        """The identity that ``creds`` prove: anonymous for ``None``.
 
+        Raise :class:`Unauthorized` for wrong, unknown or expired credentials.
+        """
+        return await self.identity.authenticate(creds)
 
-def _schema_missing(exc: Exception) -> bool:
-    # SQLite says "no such table", PostgreSQL "relation ... does not exist" (UndefinedTable).
-    text = str(getattr(exc, "orig", exc))
-    return "no such table" in text or ("relation" in text and "does not exist" in text)
+    async def identity_for_session(self, username: str, session_version: str) -> Identity:
+        """The user of a web session cookie, or anonymous once the user or version changed."""
+        return await self.identity.identity_for_session(username, session_version)
+
+    async def login(self, username: str, password: str) -> Identity:
+        """Check the web form's user name and password; raise :class:`Unauthorized` if wrong."""
+        return await self.identity.login(username, password)
+
+    async def authorize(self, identity: Identity, topic: str, action: Action) -> None:
+        """Raise :class:`Unauthorized` (anonymous) or :class:`Forbidden` unless allowed."""
+        await self.identity.authorize(identity, topic, action)
+
+    async def readable(
+        self, identity: Identity, topics: Sequence[str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Split ``topics`` into (readable, forbidden); raise when none is readable."""
+        return await self.identity.readable(identity, topics)

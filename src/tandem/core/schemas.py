@@ -108,3 +108,96 @@ class TopicStat:
     name: str
     messages: int
     last_time: int | None
+
+
+# --- identity and access ----------------------------------------------------------------
+
+Role = Literal["admin", "user"]
+Permission = Literal["read-write", "read-only", "write-only", "deny"]
+Action = Literal["read", "write"]
+
+# The owner name of access rules that apply to every caller, signed in or not.
+EVERYONE = "everyone"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling. ``user`` is ``None`` for anonymous callers.
+
+    ``session_version`` is the user's current version for the web session
+    cookie; it changes when the password or role changes, and is not compared.
+    """
+
+    user: str | None
+    role: Role | None
+    session_version: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user is None
+
+
+ANONYMOUS = Identity(None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class BasicCredentials:
+    """A user name and password (``Authorization: Basic``)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCredentials:
+    """An access token (``Bearer``, or Basic with an empty user)."""
+
+    token: str = field(repr=False)
+
+
+Credentials = BasicCredentials | TokenCredentials
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user account, without its password hash."""
+
+    name: str
+    role: Role
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An access token as listed: never the token, only its public ``prefix`` (``tk_abcdef``)."""
+
+    user: str
+    prefix: str
+    label: str | None
+    expires: int | None
+    last_used: int | None
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A new token: ``token`` is the secret, shown to its owner this once."""
+
+    token: str = field(repr=False)
+    info: Token
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    """``user`` (a user name or ``everyone``) gets ``permission`` on topics matching ``pattern``.
+
+    ``*`` in a pattern matches any run of characters, the empty one included.
+    """
+
+    user: str
+    pattern: str
+    permission: Permission

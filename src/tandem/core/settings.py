@@ -6,10 +6,12 @@ nothing in Tandem builds settings at import time.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import limits
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tandem.core.durations import parse_duration
 
@@ -24,6 +26,22 @@ def _seconds(value: object) -> object:
 
 
 Seconds = Annotated[int, BeforeValidator(_seconds), Field(ge=0)]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(value: object) -> object:
+    # "10.0.0.1, 192.168.0.0/16, ::1": a bare address is a network of one; host bits refused.
+    if not isinstance(value, str):
+        return value
+    return tuple(ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip())
+
+
+def _rate(value: str) -> str:
+    limits.parse(value)  # "10 per 15 minutes"; raises ValueError when malformed
+    return value
+
+
+Networks = Annotated[tuple[Network, ...], NoDecode, BeforeValidator(_networks)]
 
 
 class Settings(BaseSettings):
@@ -62,9 +80,22 @@ class Settings(BaseSettings):
     threads: int = Field(default=8, ge=1)
     # Streams one WSGI worker may hold; unset: derived from ``threads``.
     wsgi_stream_slots: int | None = Field(default=None, ge=0)
+    # Benchmark-only routes (/api/v1/bench/io, /api/v1/bench/cpu); never in production.
+    bench_routes: bool = False
 
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout: Seconds = parse_duration("15s")
+    # How often a process checks for changes to users, tokens and access rules, in seconds.
+    auth_refresh: float = Field(default=1.0, ge=0)
+
+    # Abuse limits (core/limits.py); off is for benchmarks.
+    rate_limits: bool = True
+    publish_burst: int = Field(default=60, ge=1)
+    publish_refill: Seconds = Field(default=parse_duration("5s"), ge=1)
+    subscriptions_per_visitor: int = Field(default=30, ge=1)
+    login_failures: Annotated[str, AfterValidator(_rate)] = "10 per 15 minutes"
+    # Peers whose X-Forwarded-For is believed: comma-separated IPs and CIDRs.
+    trusted_proxies: Networks = ()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -59,8 +59,11 @@ class Stream:
         has_gap: Callable[[Sequence[str], Since], Awaitable[bool]],
         clock: Callable[[], int],
         committed_seq: Callable[[], Awaitable[int]] | None = None,
+        notice: str | None = None,
     ) -> None:
         self.topics = tuple(topics)
+        # Said in the ``open`` event: which requested topics were skipped, say.
+        self.notice = notice
         self.since = since
         self.filter = filter
         self.keepalive = keepalive
@@ -124,7 +127,7 @@ class Stream:
             # committed before the subscription would still arrive as "new".
             self._last_seq = max(self._last_seq, await self._committed_seq())
             self._subscriber.floor = self._last_seq
-        events = [self._event("open")]
+        events = [self._event("open", detail=self.notice)]
         if await self._has_gap(self.topics, self.since):
             events.append(self._event("gap", detail=GAP_NOTICE))
         self._phase = "history"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tandem.bridge import CorePortal
+from tandem.core.gate import Caller
 from tandem.core.settings import Settings
 from tandem.flask_app.streams import StreamSlots
+from tandem.protocol.caller import caller as read_caller
 
 
 def core() -> CorePortal:
@@ -25,6 +27,11 @@ def slots() -> StreamSlots:
 def settings() -> Settings:
     value: Settings = current_app.config["TANDEM_SETTINGS"]
     return value
+
+
+def caller() -> Caller:
+    """Who the current request says it is; the core checks it."""
+    return read_caller(request.headers, request.args, session, request.remote_addr, settings())
 
 
 def body() -> bytes:

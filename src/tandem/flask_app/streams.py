@@ -14,11 +14,20 @@ from collections.abc import Iterator
 from flask import Response
 
 from tandem.bridge import CorePortal
+from tandem.core import gate
 from tandem.core.errors import Unavailable
+from tandem.core.gate import Caller
 from tandem.core.runtime import Runtime
-from tandem.core.schemas import HistoryQuery
+from tandem.core.schemas import Message
 from tandem.core.stream import Event, Stream
-from tandem.protocol.encode import MIMETYPES, STREAM_HEADERS, Format, encode_batch, encode_poll
+from tandem.protocol.encode import (
+    MIMETYPES,
+    STREAM_HEADERS,
+    Format,
+    encode_batch,
+    encode_poll,
+    skipped_topics,
+)
 from tandem.protocol.subscribe import SubscribeRequest
 
 RETRY_AFTER = 5
@@ -62,30 +71,43 @@ class StreamSlots:
 def stream_response(
     core: CorePortal,
     slots: StreamSlots,
+    caller: Caller,
     topics: tuple[str, ...],
     sub: SubscribeRequest,
     fmt: Format,
 ) -> Response:
     """A poll answer, or a stream held in one slot until the client goes away."""
     if sub.poll:
-        query = HistoryQuery(topics, sub.since, sub.filter)
-        messages = core.call(lambda rt: rt.history(query))
-        return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt])
+        grant, messages = core.call(lambda rt: _poll(rt, caller, topics, sub))
+        response = Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt])
+        response.headers.update(skipped_topics(grant.forbidden))
+        return response
     slots.acquire()
     try:
-        stream = core.call(lambda rt: _open(rt, topics, sub))
+        grant, subscription = core.call(lambda rt: _open(rt, caller, topics, sub))
     except BaseException:
         slots.release()
         raise
-    response = Response(_chunks(core, stream, fmt), mimetype=MIMETYPES[fmt])
+    response = Response(_chunks(core, subscription.stream, fmt), mimetype=MIMETYPES[fmt])
     response.headers.update(STREAM_HEADERS)
+    response.headers.update(skipped_topics(grant.forbidden))
     # Runs however the response ends, even if its body was never iterated.
-    response.call_on_close(lambda: _finish(core, slots, stream))
+    response.call_on_close(lambda: _finish(core, slots, subscription))
     return response
 
 
-async def _open(rt: Runtime, topics: tuple[str, ...], sub: SubscribeRequest) -> Stream:
-    return rt.open_stream(topics, sub.since, sub.filter)
+async def _poll(
+    rt: Runtime, caller: Caller, topics: tuple[str, ...], sub: SubscribeRequest
+) -> tuple[gate.Grant, list[Message]]:
+    grant = await gate.grant(rt, caller, topics)
+    return grant, await gate.poll(rt, grant, sub.since, sub.filter)
+
+
+async def _open(
+    rt: Runtime, caller: Caller, topics: tuple[str, ...], sub: SubscribeRequest
+) -> tuple[gate.Grant, gate.Subscription]:
+    grant = await gate.grant(rt, caller, topics)
+    return grant, await gate.subscribe(rt, grant, sub.since, sub.filter)
 
 
 async def _next(stream: Stream) -> list[Event] | None:
@@ -99,6 +121,6 @@ def _chunks(core: CorePortal, stream: Stream, fmt: Format) -> Iterator[bytes]:
         yield encode_batch(batch, fmt)
 
 
-def _finish(core: CorePortal, slots: StreamSlots, stream: Stream) -> None:
+def _finish(core: CorePortal, slots: StreamSlots, subscription: gate.Subscription) -> None:
     slots.release()
-    core.run_soon(lambda _rt: stream.close())
+    core.run_soon(lambda _rt: subscription.close())

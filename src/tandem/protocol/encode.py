@@ -72,6 +72,13 @@ MIMETYPES: dict[str, str] = {
 # No caching, and no buffering by nginx (X-Accel-Buffering), or events arrive late.
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+
+def skipped_topics(forbidden: Iterable[str]) -> dict[str, str]:
+    """The header naming the requested topics that the caller may not read."""
+    names = ",".join(forbidden)
+    return {"X-Forbidden-Topics": names} if names else {}
+
+
 _MESSAGE_ENCODERS: dict[str, Callable[[Message], bytes]] = {
     "json": lambda msg: message_json(msg) + b"\n",
     "ws": message_json,

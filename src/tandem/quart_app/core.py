@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from quart import Response, current_app, request
+from quart import Response, current_app, has_request_context, request, session, websocket
 
+from tandem.core.gate import Caller
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
+from tandem.protocol.caller import caller as read_caller
 
 
 def runtime() -> Runtime:
@@ -17,6 +19,12 @@ def runtime() -> Runtime:
 def settings() -> Settings:
     value: Settings = current_app.config["TANDEM_SETTINGS"]
     return value
+
+
+def caller() -> Caller:
+    """Who the current request or WebSocket says it is; the core checks it."""
+    conn = request if has_request_context() else websocket
+    return read_caller(conn.headers, conn.args, session, conn.remote_addr, settings())
 
 
 async def body() -> bytes:

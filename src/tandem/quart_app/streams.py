@@ -12,11 +12,11 @@ from typing import Any
 
 from quart import Response, Websocket
 
+from tandem.core import gate
 from tandem.core.errors import TandemError
+from tandem.core.gate import Caller
 from tandem.core.hub import SHUTTING_DOWN, SLOW_CONSUMER
 from tandem.core.runtime import Runtime
-from tandem.core.schemas import HistoryQuery
-from tandem.core.stream import Stream
 from tandem.protocol.encode import (
     MIMETYPES,
     STREAM_HEADERS,
@@ -25,6 +25,7 @@ from tandem.protocol.encode import (
     encode_event,
     encode_poll,
     message_json,
+    skipped_topics,
 )
 from tandem.protocol.errors import from_exception
 from tandem.protocol.publish import parse_ws_publish
@@ -37,44 +38,55 @@ CLOSE_CODES = {SLOW_CONSUMER: 1013, SHUTTING_DOWN: 1001}
 
 
 async def stream_response(
-    rt: Runtime, topics: tuple[str, ...], sub: SubscribeRequest, fmt: Format
+    rt: Runtime, caller: Caller, topics: tuple[str, ...], sub: SubscribeRequest, fmt: Format
 ) -> Response:
     """A poll answer, or a stream that lasts until the client or the server ends it."""
+    grant = await gate.grant(rt, caller, topics)
+    skipped = skipped_topics(grant.forbidden)
     if sub.poll:
-        messages = await rt.history(HistoryQuery(topics, sub.since, sub.filter))
-        return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt])
-    stream = rt.open_stream(topics, sub.since, sub.filter)
-    response = Response(_chunks(stream, fmt), mimetype=MIMETYPES[fmt], headers=STREAM_HEADERS)
+        messages = await gate.poll(rt, grant, sub.since, sub.filter)
+        return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt], headers=skipped)
+    subscription = await gate.subscribe(rt, grant, sub.since, sub.filter)
+    response = Response(
+        _chunks(subscription, fmt), mimetype=MIMETYPES[fmt], headers=STREAM_HEADERS | skipped
+    )
     # Quart cuts responses after RESPONSE_TIMEOUT; a stream lives as long as its client.
     response.timeout = None
     return response
 
 
-async def _chunks(stream: Stream, fmt: Format) -> AsyncIterator[bytes]:
+async def _chunks(subscription: gate.Subscription, fmt: Format) -> AsyncIterator[bytes]:
     # Quart cancels this generator when the client goes away; finally leaves the hub.
     try:
-        async for batch in stream.batches():
+        async for batch in subscription.stream.batches():
             yield encode_batch(batch, fmt)
     finally:
-        stream.close()
+        subscription.close()
 
 
 async def websocket_session(
-    rt: Runtime, ws: Websocket, topics: tuple[str, ...], sub: SubscribeRequest
+    rt: Runtime, ws: Websocket, caller: Caller, topics: tuple[str, ...], sub: SubscribeRequest
 ) -> None:
-    """Send the subscription's events as text frames; accept publishes from the client."""
-    await ws.accept()
+    """Send the subscription's events as text frames; accept publishes from the client.
+
+    Access is checked before the handshake is accepted: a refused caller gets
+    the JSON error as the HTTP answer to its upgrade request.
+    """
+    grant = await gate.grant(rt, caller, topics)
     if sub.poll:
         # As on the HTTP kinds: the stored messages, then the end of the conversation.
-        messages = await rt.history(HistoryQuery(topics, sub.since, sub.filter))
+        messages = await gate.poll(rt, grant, sub.since, sub.filter)
+        await ws.accept(headers=skipped_topics(grant.forbidden))
         for msg in messages:
             await ws.send(message_json(msg).decode())
         await ws.close(1000)
         return
-    stream = rt.open_stream(topics, sub.since, sub.filter)
-    receiver = asyncio.create_task(_receive_publishes(rt, ws, topics))
+    subscription = await gate.subscribe(rt, grant, sub.since, sub.filter)
+    receiver: asyncio.Task[None] | None = None
     try:
-        async for batch in stream.batches():
+        await ws.accept(headers=skipped_topics(grant.forbidden))
+        receiver = asyncio.create_task(_receive_publishes(rt, ws, grant.visitor, topics))
+        async for batch in subscription.stream.batches():
             for event in batch:
                 await ws.send(encode_event(event, "ws").decode())
             if batch and batch[-1].kind == "close":
@@ -82,20 +94,24 @@ async def websocket_session(
                 await ws.close(CLOSE_CODES.get(reason, 1011), reason)
                 return
     finally:
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await receiver
-        stream.close()
+        if receiver is not None:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiver
+        subscription.close()
 
 
-async def _receive_publishes(rt: Runtime, ws: Websocket, topics: tuple[str, ...]) -> None:
+async def _receive_publishes(
+    rt: Runtime, ws: Websocket, visitor: gate.Visitor, topics: tuple[str, ...]
+) -> None:
     max_body = rt.settings.max_body
     while True:
         data = await ws.receive()
         try:
-            await rt.publish(parse_ws_publish(data, topics=topics, max_body=max_body))
+            new = parse_ws_publish(data, topics=topics, max_body=max_body)
+            await gate.publish_as(rt, visitor, new)
         except TandemError as exc:
-            # A bad publish is answered on the socket; the subscription goes on.
+            # A bad or refused publish is answered on the socket; the subscription goes on.
             await ws.send(from_exception(exc).body.decode())
 
 

@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from tandem.flask_app.api import routes  # noqa: E402, F401  (registers the views)
+from tandem.flask_app.api import admin, routes  # noqa: E402, F401  (registers the views)

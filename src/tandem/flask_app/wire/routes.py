@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from tandem.core import gate
 from tandem.core.errors import Unsupported
-from tandem.flask_app.core import body, core, json_response, settings, slots
+from tandem.flask_app.core import body, caller, core, json_response, settings, slots
 from tandem.flask_app.streams import stream_response
 from tandem.flask_app.wire import bp
 from tandem.protocol.encode import Format, message_json
@@ -17,7 +18,8 @@ from tandem.protocol.topics import parse_topics
 @bp.post("/")
 def publish_json() -> Response:
     new = parse_json_publish(body(), max_body=settings().max_body)
-    msg = core().call(lambda rt: rt.publish(new))
+    who = caller()
+    msg = core().call(lambda rt: gate.publish(rt, who, new))
     return json_response(message_json(msg))
 
 
@@ -27,7 +29,8 @@ def publish_json() -> Response:
 @bp.get("/<topic>/trigger")
 def publish(topic: str) -> Response:
     new = parse_publish(topic, request.headers, request.args, body(), max_body=settings().max_body)
-    msg = core().call(lambda rt: rt.publish(new))
+    who = caller()
+    msg = core().call(lambda rt: gate.publish(rt, who, new))
     return json_response(message_json(msg))
 
 
@@ -35,7 +38,7 @@ def publish(topic: str) -> Response:
 def subscribe(topics: str, kind: Format) -> Response:
     names = parse_topics(topics)
     sub = parse_subscribe(request.headers, request.args, now=core().now())
-    return stream_response(core(), slots(), names, sub, kind)
+    return stream_response(core(), slots(), caller(), names, sub, kind)
 
 
 @bp.get("/<topics>/ws")
