@@ -13,6 +13,12 @@ the whole group, SIGKILL after the stop timeout.
             http.post(f"{wsgi.url}/alerts", content="hi")
             http.get(f"{asgi.url}/alerts/json?poll=1")
 
+``nginx(wsgi, asgi)`` runs the shipped ``deploy/nginx.conf`` in front of two started
+doors, with only its listen port and upstream addresses rewritten, and
+``start_split_plane`` starts all three; the ``split_plane`` fixture gives a test its own.
+The ``chromium`` fixture drives Debian's Chromium through Playwright (sync API).
+``scripts/system-packages.sh`` installs nginx and chromium.
+
 ``serving`` boots several servers at once and always stops all of them. In a
 test, the ``server_pool`` fixture does the same and also adds the servers' log
 tails to the report of a failed test, and ``migrated_sqlite_url`` gives a test a
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -44,12 +51,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -89,9 +100,12 @@ def executable(name: str) -> str:
 
 
 def server_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``os.environ`` with ``TANDEM_ENV=testing``, unbuffered output and ``overrides``."""
+    """``os.environ`` with ``TANDEM_ENV=testing``, unbuffered output and ``overrides``.
+
+    Abuse limits are off unless ``overrides`` turn them on (``TANDEM_RATE_LIMITS=on``).
+    """
     env = dict(os.environ)
-    env.update({"TANDEM_ENV": "testing", "PYTHONUNBUFFERED": "1"})
+    env.update({"TANDEM_ENV": "testing", "PYTHONUNBUFFERED": "1", "TANDEM_RATE_LIMITS": "off"})
     env.update(overrides or {})
     return env
 
@@ -530,6 +544,197 @@ def _read(path: Path) -> str:
         return ""
 
 
+# --- the split plane: nginx with deploy/nginx.conf in front of both doors ---------------
+
+NGINX_CONF = REPO_ROOT / "deploy" / "nginx.conf"
+# The only lines of deploy/nginx.conf that the tests rewrite: the listen port and the two
+# upstream addresses. Everything else, the routing above all, runs as shipped.
+NGINX_LISTEN = "listen 80;"
+NGINX_WSGI_SERVER = "server 127.0.0.1:8000;"
+NGINX_ASGI_SERVER = "server 127.0.0.1:8001;"
+
+# The main config around it: in the foreground, every file under one directory, and an
+# access log that says which upstream answered. Workers run as the user running the
+# tests, so that they can write the temporary files of a test's private directory.
+_NGINX_MAIN = """\
+# Written by tests/servers.py around deploy/nginx.conf (rendered as tandem.conf).
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log info;
+{user}
+events {{
+    worker_connections 1024;
+}}
+http {{
+    log_format tandem_test escape=json '{{"method": "$request_method", "uri": "$uri", '
+        '"status": $status, "upstream": "$upstream_addr", '
+        '"request_id": "$upstream_http_x_request_id"}}';
+    access_log {root}/access.log tandem_test;
+    client_body_temp_path {root}/temp/body;
+    proxy_temp_path {root}/temp/proxy;
+    fastcgi_temp_path {root}/temp/fastcgi;
+    uwsgi_temp_path {root}/temp/uwsgi;
+    scgi_temp_path {root}/temp/scgi;
+    include {root}/tandem.conf;
+}}
+"""
+
+
+def nginx_executable() -> str:
+    """The nginx binary (Debian's package puts it in /usr/sbin)."""
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise ServerError("nginx is not installed: run scripts/system-packages.sh as root")
+    return found
+
+
+def render_nginx_conf(conf: Path, *, port: int, wsgi: str, asgi: str) -> str:
+    """``conf`` listening on 127.0.0.1:``port`` in front of ``wsgi`` and ``asgi`` (HOST:PORT)."""
+    text = conf.read_text()
+    for old, new in (
+        (NGINX_LISTEN, f"listen {LOOPBACK}:{port};"),
+        (NGINX_WSGI_SERVER, f"server {wsgi};"),
+        (NGINX_ASGI_SERVER, f"server {asgi};"),
+    ):
+        if text.count(old) != 1:
+            raise ServerError(f"{conf} must hold {old!r} exactly once: the tests rewrite it")
+        text = text.replace(old, new)
+    return text
+
+
+class NginxProcess(ServerProcess):
+    """A foreground nginx on loopback with ``conf`` (default: the shipped deploy/nginx.conf)
+    in front of a started gunicorn and hypercorn.
+
+    Its files sit in :attr:`root`, ``<log_dir>/<name>-<port>/``: the rendered config,
+    the pid file, ``error.log``, ``access.log`` (JSON lines with the ``upstream`` that
+    answered) and the temporary files. It is ready once ``/api/v1/health`` answers 200
+    through it, that is from gunicorn.
+    """
+
+    def __init__(
+        self,
+        wsgi: ServerProcess,
+        asgi: ServerProcess,
+        *,
+        conf: Path = NGINX_CONF,
+        port: int | None = None,
+        log_dir: Path | str | None = None,
+        name: str = "nginx",
+    ) -> None:
+        self.wsgi, self.asgi, self.conf = wsgi, asgi, conf
+        self._binary = nginx_executable()
+        super().__init__(self._command, name=name, port=port, log_dir=log_dir)
+
+    @property
+    def root(self) -> Path:
+        if self.log_dir is None:
+            raise ServerError(f"{self.name} was not started: it has no directory")
+        return self.log_dir / f"{self.name}-{self.port}"
+
+    def _command(self, port: int) -> list[str]:
+        # Called by start() for each port tried: the config names the port.
+        if self.log_dir is None:
+            raise ServerError(f"{self.name} was not started: it has no directory")
+        root = self.log_dir / f"{self.name}-{port}"
+        (root / "temp").mkdir(parents=True, exist_ok=True)
+        (root / "tandem.conf").write_text(
+            render_nginx_conf(
+                self.conf,
+                port=port,
+                wsgi=f"{LOOPBACK}:{self.wsgi.port}",
+                asgi=f"{LOOPBACK}:{self.asgi.port}",
+            )
+        )
+        user = "user root;" if os.geteuid() == 0 else ""
+        (root / "nginx.conf").write_text(_NGINX_MAIN.format(root=root, user=user))
+        main, errors = str(root / "nginx.conf"), str(root / "error.log")
+        return [self._binary, "-p", str(root), "-c", main, "-e", errors]
+
+    def error_log_text(self) -> str:
+        return "" if self.log_dir is None else _read(self.root / "error.log")
+
+    def access_entries(self) -> list[dict[str, Any]]:
+        """nginx's access lines so far, one dict per complete line."""
+        text = "" if self.log_dir is None else _read(self.root / "access.log")
+        return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+    def wait_for_access(
+        self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Wait for nginx's access line that satisfies ``predicate`` (written once the
+        response, or the whole stream, is done) and return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for entry in self.access_entries():
+                if predicate(entry):
+                    return entry
+            if time.monotonic() >= deadline:
+                raise ServerError(f"no matching nginx access line within {timeout} s")
+            time.sleep(_POLL)
+
+    def log_tail(self, lines: int = 40) -> str:
+        tail = self.error_log_text().splitlines()[-lines:]
+        return "\n".join(
+            [super().log_tail(lines), f"--- {self.name} error.log (last {len(tail)} lines)", *tail]
+        )
+
+
+def nginx(
+    wsgi: ServerProcess,
+    asgi: ServerProcess,
+    *,
+    conf: Path = NGINX_CONF,
+    port: int | None = None,
+    log_dir: Path | str | None = None,
+    name: str = "nginx",
+) -> NginxProcess:
+    """nginx with the shipped config in front of ``wsgi`` and ``asgi``, not started.
+    Start it after both are ready: it reads their ports when it starts."""
+    return NginxProcess(wsgi, asgi, conf=conf, port=port, log_dir=log_dir, name=name)
+
+
+@dataclass(frozen=True)
+class SplitPlane:
+    """nginx, and the gunicorn and hypercorn behind it, on one database."""
+
+    nginx: NginxProcess
+    wsgi: ServerProcess
+    asgi: ServerProcess
+
+    @property
+    def url(self) -> str:
+        """The one origin: nginx."""
+        return self.nginx.url
+
+
+def start_split_plane(
+    pool: ServerPool,
+    db_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    workers: int = 2,
+    threads: int = 8,
+) -> SplitPlane:
+    """Start gunicorn and hypercorn on ``db_url`` (migrated) with ``env``, then nginx in
+    front of them, all in ``pool``."""
+    wsgi, asgi = pool.start(
+        gunicorn(db_url, workers=workers, threads=threads, env=env), hypercorn(db_url, env=env)
+    )
+    (proxy,) = pool.start(nginx(wsgi, asgi))
+    if not isinstance(proxy, NginxProcess):  # for the type checker
+        raise ServerError(f"not nginx: {proxy!r}")
+    return SplitPlane(proxy, wsgi, asgi)
+
+
+def chromium_executable() -> str:
+    """Debian's Chromium, which Playwright drives (``playwright install`` is never run)."""
+    found = shutil.which("chromium")
+    if found is None:
+        raise ServerError("Debian's chromium is not installed: run scripts/system-packages.sh")
+    return found
+
+
 # --- pytest plugin ---------------------------------------------------------------------
 
 _FIRST_STARTED = pytest.StashKey[int]()
@@ -564,6 +769,39 @@ def server_pool(tmp_path: Path) -> Iterator[ServerPool]:
         yield pool
     finally:
         pool.close()
+
+
+@pytest.fixture
+def split_plane(server_pool: ServerPool, migrated_sqlite_url: str) -> SplitPlane:
+    """gunicorn, hypercorn and nginx with deploy/nginx.conf, on a migrated SQLite file of
+    this test's own; stopped after the test. Streams send a keepalive every second."""
+    return start_split_plane(
+        server_pool, migrated_sqlite_url, env={"TANDEM_KEEPALIVE_INTERVAL": "1s"}
+    )
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through Playwright's sync API; closed after the test.
+
+    Sync tests only: Playwright's sync API refuses to run inside an event loop. Without
+    root the browser keeps its sandbox; as root Chromium cannot have one.
+    """
+    from playwright.sync_api import sync_playwright
+
+    executable_path = chromium_executable()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable_path,
+            headless=True,
+            chromium_sandbox=os.geteuid() != 0,
+            # Loopback only: never a proxy from the environment or the system.
+            args=["--no-proxy-server"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture(autouse=True)

@@ -58,7 +58,7 @@ async def test_user_lifecycle(api: httpx.AsyncClient) -> None:
         "/api/v1/users", headers=ADMIN, json={"name": "bob", "password": "bob-password-1"}
     )
     assert made.status_code == 201
-    assert made.json()["name"] == "bob" and made.json()["role"] == "user"
+    assert (made.json()["name"], made.json()["role"]) == ("bob", "user")
     bob = {"Authorization": basic_authorization("bob", "bob-password-1")}
     assert (await api.get("/api/v1/tokens", headers=bob)).status_code == 200
 
@@ -70,7 +70,8 @@ async def test_user_lifecycle(api: httpx.AsyncClient) -> None:
     changed = await api.patch(
         "/api/v1/users/bob", headers=ADMIN, json={"password": "new-password-2", "role": "admin"}
     )
-    assert changed.status_code == 200 and changed.json()["role"] == "admin"
+    assert changed.status_code == 200
+    assert changed.json()["role"] == "admin"
     assert (await api.get("/api/v1/tokens", headers=bob)).status_code == 401
     bob = {"Authorization": basic_authorization("bob", "new-password-2")}
     assert (await api.get("/api/v1/users", headers=bob)).status_code == 200
@@ -108,8 +109,9 @@ async def test_a_user_manages_their_own_tokens(api: httpx.AsyncClient) -> None:
     )
     assert made.status_code == 201
     issued = made.json()
-    assert issued["token"].startswith("tk_") and issued["user"] == "alice"
-    assert issued["label"] == "phone" and issued["expires"] is not None
+    assert issued["token"].startswith("tk_")
+    assert (issued["user"], issued["label"]) == ("alice", "phone")
+    assert issued["expires"] is not None
 
     # The token works as a credential, and is never listed again.
     bearer = {"Authorization": f"Bearer {issued['token']}"}
@@ -135,7 +137,8 @@ async def test_tokens_need_a_user(api: httpx.AsyncClient) -> None:
 
 async def test_an_admin_manages_anyones_tokens(api: httpx.AsyncClient) -> None:
     made = await api.post("/api/v1/tokens", headers=ADMIN, json={"user": "alice"})
-    assert made.status_code == 201 and made.json()["user"] == "alice"
+    assert made.status_code == 201
+    assert made.json()["user"] == "alice"
     everyone = (await api.get("/api/v1/tokens", headers=ADMIN)).json()["tokens"]
     assert [t["user"] for t in everyone] == ["alice"]
     alices = await api.get("/api/v1/tokens", headers=ADMIN, params={"user": "alice"})
@@ -151,7 +154,8 @@ async def test_access_rules_decide_and_are_admin_only(api: httpx.AsyncClient) ->
     rule = {"user": "alice", "pattern": "news*", "permission": "write-only"}
     assert (await api.post("/api/v1/access", headers=ALICE, json=rule)).status_code == 403
     granted = await api.post("/api/v1/access", headers=ADMIN, json=rule)
-    assert granted.status_code == 201 and granted.json() == rule
+    assert granted.status_code == 201
+    assert granted.json() == rule
 
     assert (await api.put("/news", content=b"x", headers=ALICE)).status_code == 200
     assert (await api.get("/news/json?poll=1", headers=ALICE)).status_code == 403

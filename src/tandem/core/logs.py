@@ -19,6 +19,23 @@ import orjson
 
 request_id: ContextVar[str | None] = ContextVar("tandem_request_id", default=None)
 
+# Secrets that a message may quote from a request a server could not parse (gunicorn
+# logs the whole request line): ``auth=`` values, tokens and Authorization values.
+_SECRETS = re.compile(
+    r"((?i:\bauth)=)[^&\s'\"]*|\btk_[A-Za-z0-9_-]+|\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with credentials blanked out."""
+    return _SECRETS.sub(_blank, text)
+
+
+def _blank(match: re.Match[str]) -> str:
+    prefix = match.group(1) or (match.group(2) and match.group(2) + " ") or ""
+    return f"{prefix}[redacted]"
+
+
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -31,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         rid = request_id.get()
         if rid is not None:
@@ -40,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 

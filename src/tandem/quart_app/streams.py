@@ -38,11 +38,22 @@ CLOSE_CODES = {SLOW_CONSUMER: 1013, SHUTTING_DOWN: 1001}
 
 
 async def stream_response(
-    rt: Runtime, caller: Caller, topics: tuple[str, ...], sub: SubscribeRequest, fmt: Format
+    rt: Runtime,
+    caller: Caller,
+    topics: tuple[str, ...],
+    sub: SubscribeRequest,
+    fmt: Format,
+    *,
+    head: bool = False,
 ) -> Response:
-    """A poll answer, or a stream that lasts until the client or the server ends it."""
+    """A poll answer, or a stream that lasts until the client or the server ends it.
+
+    A ``head`` request gets the headers alone: nothing is subscribed for it.
+    """
     grant = await gate.grant(rt, caller, topics)
     skipped = skipped_topics(grant.forbidden)
+    if head:
+        return Response(b"", mimetype=MIMETYPES[fmt], headers=STREAM_HEADERS | skipped)
     if sub.poll:
         messages = await gate.poll(rt, grant, sub.since, sub.filter)
         return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt], headers=skipped)

@@ -36,7 +36,8 @@ async def subscribe(topics: str, kind: Format) -> Response:
     names = parse_topics(topics)
     rt = runtime()
     sub = parse_subscribe(request.headers, request.args, now=rt.now())
-    return await stream_response(rt, caller(), names, sub, kind)
+    head = request.method == "HEAD"
+    return await stream_response(rt, caller(), names, sub, kind, head=head)
 
 
 @bp.get("/<topics>/ws")
