@@ -248,6 +248,19 @@ async def test_page_walks_every_message_once(rt: Runtime) -> None:
     assert (empty.messages, empty.next_cursor) == ([], None)
 
 
+async def test_newest_first_for_the_topic_page(rt: Runtime, clock: Clock) -> None:
+    old = await rt.publish(NewMessage(topic="t", message="old"))
+    clock.now += CACHE // 2
+    kept = [await rt.publish(NewMessage(topic="t", message=str(i))) for i in range(4)]
+    await rt.publish(NewMessage(topic="u", message="another topic"))
+    await rt.publish(NewMessage(topic="t", message="live only", cache=False))
+    assert await rt.newest("t", 10) == [*reversed(kept), old]
+    assert await rt.newest("t", 2) == kept[:1:-1]
+    clock.now = START + CACHE  # the old one expired
+    assert await rt.newest("t", 10) == list(reversed(kept))
+    assert await rt.newest("empty", 10) == []
+
+
 # --- topics --------------------------------------------------------------------------------
 
 

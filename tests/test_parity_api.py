@@ -189,8 +189,11 @@ async def test_index_page_lists_topics(client: httpx.AsyncClient) -> None:
     sent = [await publish(client, topic, "x") for topic in ["backups", "alerts", "alerts"]]
     response = await client.get("/")
     assert response.status_code == 200
-    rows = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td>", response.text)
-    assert rows == [("alerts", "2"), ("backups", "1")]
+    # Each topic links to its page.
+    rows = re.findall(
+        r'<tr><td><a href="/app/([^"]+)">([^<]+)</a></td><td>(\d+)</td>', response.text
+    )
+    assert rows == [("alerts", "alerts", "2"), ("backups", "backups", "1")]
     assert f'data-unix="{sent[-1]["time"]}"' in response.text
     door = {"flask": "WSGI", "quart": "ASGI"}[client.door]  # type: ignore[attr-defined]
     assert f"served by the {door} door" in response.text

@@ -153,6 +153,19 @@ async def page(
     return MessagePage(messages=found, next_cursor=found[-1].id if more and found else None)
 
 
+async def newest(*, engines: Engines, topic: str, limit: int, now: int) -> list[Message]:
+    """Return up to ``limit`` of ``topic``'s newest stored messages, newest first."""
+    stmt = (
+        select(*_COLUMNS)
+        .where(messages.c.topic == topic, messages.c.expires > now, _stored)
+        .order_by(messages.c.seq.desc())
+        .limit(limit)
+    )
+    async with engines.read.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_to_message(row) for row in rows]
+
+
 async def topic_stats(*, engines: Engines, now: int) -> list[TopicStat]:
     """Return every topic with unexpired messages, by name."""
     stmt = (

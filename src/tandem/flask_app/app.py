@@ -11,9 +11,12 @@ from tandem.core.logs import configure_logging, request_id
 from tandem.core.settings import Settings
 from tandem.flask_app import errors
 from tandem.flask_app.api import bp as api_bp
+from tandem.flask_app.bench import bp as bench_bp
 from tandem.flask_app.main import bp as main_bp
 from tandem.flask_app.streams import StreamSlots
 from tandem.flask_app.wire import bp as wire_bp
+from tandem.protocol import csrf
+from tandem.protocol.caller import session_config
 from tandem.protocol.requests import request_id as make_request_id
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -28,11 +31,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         template_folder=WEB / "templates",
         static_folder=WEB / "static",
     )
+    app.config.update(session_config(settings))
     app.config.update(
-        SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body,
         TANDEM_SETTINGS=settings,
         JSON_SORT_KEYS=False,
+        # Flask-WTF's forms last as long as the Quart door's (tandem.protocol.csrf).
+        WTF_CSRF_TIME_LIMIT=csrf.TIME_LIMIT,
     )
     app.extensions["tandem"] = CorePortal(settings)
     app.extensions["tandem_slots"] = StreamSlots(settings.stream_slots)
@@ -43,6 +48,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(main_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(wire_bp)
+    if settings.bench_routes:
+        app.register_blueprint(bench_bp)
     return app
 
 

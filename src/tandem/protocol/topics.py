@@ -10,7 +10,8 @@ TOPIC_PATTERN = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
 MAX_TOPICS = 64
 
 # First path segments that belong to Tandem itself and so cannot name a topic.
-RESERVED = frozenset({"api", "static", "login", "logout", "admin", "docs"})
+# "app" holds the topic pages (/app/<topic>); ntfy reserves it for its web app too.
+RESERVED = frozenset({"api", "static", "login", "logout", "admin", "docs", "app"})
 
 
 def validate_topic(name: str) -> str:

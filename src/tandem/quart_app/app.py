@@ -9,9 +9,11 @@ from quart import Quart, Response, g, request
 from tandem.core.logs import configure_logging, request_id
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
+from tandem.protocol.caller import session_config
 from tandem.protocol.requests import request_id as make_request_id
 from tandem.quart_app import errors
 from tandem.quart_app.api import bp as api_bp
+from tandem.quart_app.bench import bp as bench_bp
 from tandem.quart_app.compression import use_websocket_compression
 from tandem.quart_app.main import bp as main_bp
 from tandem.quart_app.streams import close_streams_on_signal
@@ -33,8 +35,8 @@ def create_app(settings: Settings | None = None) -> Quart:
         template_folder=str(WEB / "templates"),
         static_folder=str(WEB / "static"),
     )
+    app.config.update(session_config(settings))
     app.config.update(
-        SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body,
         TANDEM_SETTINGS=settings,
     )
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.register_blueprint(main_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(wire_bp)
+    if settings.bench_routes:
+        app.register_blueprint(bench_bp)
     return app
 
 
