@@ -21,12 +21,14 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
+import dataclasses
 import datetime as dt
 import http.client
 import json
 import math
 import os
 import platform
+import re
 import runpy
 import shutil
 import signal
@@ -34,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import uuid
@@ -53,6 +56,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TANDEM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TANDEM_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+# Every benchmark server runs with these: benchmarks measure serving, not the abuse limits.
+BENCH_SERVER_ENV = {"TANDEM_RATE_LIMITS": "off"}
+LUA = Path(__file__).resolve().with_name("post.lua")
 
 
 class BenchmarkError(RuntimeError):
@@ -106,11 +112,12 @@ def tandem_env(overrides: Mapping[str, str] | None = None, **more: str) -> dict[
     """The environment for a server or a ``tandem`` command.
 
     ``os.environ`` without any ``TANDEM_*`` variable of the caller (a benchmark
-    sets every one it relies on), plus ``TANDEM_ENV=testing`` and the overrides.
-    A ``.env`` file in the repository root still applies, as it would in production.
+    sets every one it relies on), plus ``TANDEM_ENV=testing``, rate limits off
+    (:data:`BENCH_SERVER_ENV`) and the overrides. A ``.env`` file in the repository
+    root still applies, as it would in production.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update({"TANDEM_ENV": "testing", "PYTHONUNBUFFERED": "1"})
+    env.update({"TANDEM_ENV": "testing", "PYTHONUNBUFFERED": "1", **BENCH_SERVER_ENV})
     env.update(overrides or {})
     env.update(more)
     return env
@@ -179,6 +186,37 @@ class Server:
         port = port or free_port()
         cmd = [str(BIN / "hypercorn"), "-c", "hypercorn.toml", "-b", f"{HOST}:{port}"]
         return cls("hypercorn", [*cmd, *args, app], port=port, env=env, log=log)
+
+    @classmethod
+    def uvicorn(
+        cls,
+        app: str = "asgi:app",
+        *,
+        env: Mapping[str, str],
+        log: Path,
+        port: int | None = None,
+        args: Sequence[str] = (),
+    ) -> Server:
+        """``uvicorn --host HOST --port PORT APP`` (a reference point; no config file)."""
+        port = port or free_port()
+        cmd = [str(BIN / "uvicorn"), "--host", HOST, "--port", str(port)]
+        return cls("uvicorn", [*cmd, *args, app], port=port, env=env, log=log)
+
+    @classmethod
+    def granian(
+        cls,
+        app: str = "asgi:app",
+        *,
+        interface: str = "asgi",
+        env: Mapping[str, str],
+        log: Path,
+        port: int | None = None,
+        args: Sequence[str] = (),
+    ) -> Server:
+        """``granian --interface asgi|wsgi --host HOST --port PORT APP`` (a reference point)."""
+        port = port or free_port()
+        cmd = [str(BIN / "granian"), "--interface", interface, "--host", HOST, "--port", str(port)]
+        return cls("granian", [*cmd, *args, app], port=port, env=env, log=log)
 
     @property
     def pid(self) -> int:
@@ -294,6 +332,16 @@ def child_pids(pid: int) -> list[int]:
     return sorted(set(found))
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (workers, their helpers), from /proc."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += child_pids(current)
+    return tree
+
+
 # -- memory ------------------------------------------------------------------------------
 
 
@@ -303,6 +351,73 @@ def vm_rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise BenchmarkError(f"no VmRSS for pid {pid}")
+
+
+def tree_rss_kib(pid: int) -> int:
+    """VmRSS summed over ``pid``'s process tree, in KiB (pages shared by forked
+    workers count once per process, as ``ps`` would show them)."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, BenchmarkError):
+            total += vm_rss_kib(member)
+    return total
+
+
+class RssSampler:
+    """The peak of :func:`tree_rss_kib` over the life of a ``with`` block.
+
+    A thread reads /proc every ``interval`` seconds while the block runs, or between
+    :meth:`start` and :meth:`stop` (and once at either end). Start it only after the
+    servers of a measurement are up: a server is started with a ``preexec_fn``, which
+    must not fork while other threads run.
+
+        with RssSampler(server.pid) as rss:
+            ...load...
+        rss.peak_kib
+    """
+
+    def __init__(self, *pids: int, interval: float = 0.2) -> None:
+        self.pids = pids
+        self.interval = interval
+        self.peak_kib = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def sample(self) -> None:
+        self.peak_kib = max(self.peak_kib, sum(tree_rss_kib(pid) for pid in self.pids))
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    @property
+    def peak_mib(self) -> float:
+        return round(self.peak_kib / 1024, 1)
+
+    def start(self) -> Self:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling (idempotent); one last reading."""
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self.sample()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def settled_rss_kib(pid: int, *, seconds: float = 2.0, step: float = 0.25) -> int:
@@ -472,6 +587,115 @@ def summarize(values: Iterable[float], *, digits: int = 2) -> dict[str, float | 
         "p99": round(percentile(data, 99, presorted=True), digits),
         "max": round(data[-1], digits),
     }
+
+
+# -- HTTP load (wrk) ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What one wrk run measured."""
+
+    requests: int  # responses received, any status
+    seconds: float
+    status_errors: int  # responses with a status of 400 or more
+    errors: int  # those plus socket errors (connect, read, write, timeout)
+    p50_ms: float
+    p99_ms: float
+    peak_rss_kib: int = 0  # the server's process tree, when sampled
+
+    @property
+    def ok_rps(self) -> float:
+        """Successful responses per second."""
+        return max(0, self.requests - self.status_errors) / self.seconds
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / max(1, self.requests)
+
+
+_WRK_JSON = re.compile(r"^WRK_JSON (\{.*\})$", re.MULTILINE)
+
+
+def wrk(
+    port: int,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    timeout: float = 10.0,
+    path: str = "/bench",
+    method: str = "POST",
+    sample_pid: int | None = None,
+) -> tuple[Result, str]:
+    """One wrk run against ``method path`` (``post.lua``: POST sends a short text body).
+
+    wrk takes whole seconds: ``seconds`` and ``timeout`` are rounded up. With
+    ``sample_pid``, the peak RSS of that process tree during the run is sampled.
+    Returns the result and wrk's own report.
+    """
+    cmd = [
+        "wrk",
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{max(1, math.ceil(seconds))}s",
+        f"--timeout={max(1, math.ceil(timeout))}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        f"http://{HOST}:{port}{path}",
+    ]
+    env = {**os.environ, "WRK_METHOD": method}
+    run_for = seconds + timeout + 30
+    with contextlib.ExitStack() as stack:
+        rss = stack.enter_context(RssSampler(sample_pid)) if sample_pid else None
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=run_for, env=env)
+    match = _WRK_JSON.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise BenchmarkError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    data = json.loads(match.group(1))
+    status = int(data["status"])
+    errors = status + sum(int(data[k]) for k in ("connect", "read", "write", "timeout"))
+    result = Result(
+        requests=int(data["requests"]),
+        seconds=int(data["duration_us"]) / 1e6,
+        errors=errors,
+        status_errors=status,
+        p50_ms=int(data["p50_us"]) / 1000,
+        p99_ms=int(data["p99_us"]) / 1000,
+        peak_rss_kib=rss.peak_kib if rss else 0,
+    )
+    return result, done.stdout[: match.start()].rstrip()
+
+
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    first = (done.stdout or done.stderr).splitlines()
+    return first[0].split(" Copyright")[0].strip() if first else "?"
+
+
+def ensure_wrk() -> str | None:
+    """Make sure ``wrk`` is on PATH: as root, ``apt-get install wrk``. Returns None when
+    it is there, else what to do about it."""
+    if shutil.which("wrk"):
+        return None
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "wrk is not installed: sudo apt-get install wrk"
+    print("wrk is not installed: apt-get install wrk ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["apt-get", *args], env=env, capture_output=True, text=True, timeout=600
+        )
+
+    done = apt("install", "-y", "-qq", "wrk")
+    if done.returncode != 0:  # an old package list: update it once, then retry
+        apt("update", "-qq")
+        done = apt("install", "-y", "-qq", "wrk")
+    if shutil.which("wrk"):
+        return None
+    return f"apt-get install wrk failed:\n{(done.stderr or done.stdout)[-1000:]}"
 
 
 # -- results -----------------------------------------------------------------------------

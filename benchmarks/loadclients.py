@@ -303,11 +303,13 @@ class _Worker:
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(max(1, concurrency))
         errors: dict[str, int] = {}
+        open_ms = array.array("d")  # connect to open event, per opened subscriber
         started = time.monotonic()
 
         async def one(path: str) -> bool:
             async with gate:
                 sub = _Subscriber(self, kind, _request(kind, path, port))
+                began = time.monotonic()
                 try:
                     async with asyncio.timeout(timeout):
                         await loop.create_connection(lambda: sub, HOST, port)
@@ -321,6 +323,7 @@ class _Worker:
                     errors[sub.reason] = errors.get(sub.reason, 0) + 1
                     return False
                 self.live.add(sub)
+                open_ms.append((time.monotonic() - began) * 1000.0)
                 return True
 
         done = await asyncio.gather(*(one(path) for path in paths))
@@ -330,6 +333,7 @@ class _Worker:
             "errors": errors,
             "seconds": time.monotonic() - started,
             "live": len(self.live),
+            "open_ms": open_ms.tobytes(),
         }
 
     async def wait(self, index: int, timeout: float) -> tuple[int, int]:
@@ -432,6 +436,7 @@ class OpenReport:
     failed: int
     seconds: float
     errors: dict[str, int] = field(default_factory=dict)
+    open_ms: list[float] = field(default_factory=list)  # connect to open event, each
 
     @property
     def rate(self) -> float:
@@ -514,9 +519,13 @@ class ClientPool:
         started = time.monotonic()
         answers = self._call("open", args, timeout=timeout * (1 + len(paths) / burst) + 30)
         errors: dict[str, int] = {}
+        open_ms: list[float] = []
         for answer in answers:
             for reason, count in answer["errors"].items():
                 errors[reason] = errors.get(reason, 0) + count
+            values = array.array("d")
+            values.frombytes(answer["open_ms"])
+            open_ms.extend(values)
         self.live = sum(a["live"] for a in answers)
         return OpenReport(
             requested=len(paths),
@@ -524,6 +533,7 @@ class ClientPool:
             failed=sum(a["failed"] for a in answers),
             seconds=time.monotonic() - started,
             errors=errors,
+            open_ms=open_ms,
         )
 
     def reset(self) -> None:

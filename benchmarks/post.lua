@@ -1,9 +1,12 @@
--- wrk script for the publish benchmark: every request is the same ntfy publish,
--- POST <url> with a short text body (the URL's path is the topic).
--- done() prints one JSON line after wrk's own report, for benchmarks/publish.py to parse.
-wrk.method = "POST"
-wrk.body = "benchmark message"
-wrk.headers["Content-Type"] = "text/plain"
+-- wrk script for the benchmarks: every request is the same. POST <url> with a short
+-- text body (an ntfy publish; the URL's path is the topic), or, with WRK_METHOD=GET in
+-- the environment, a plain GET <url>.
+-- done() prints one JSON line after wrk's own report, for benchmarks/_common.py to parse.
+wrk.method = os.getenv("WRK_METHOD") or "POST"
+if wrk.method ~= "GET" then
+  wrk.body = "benchmark message"
+  wrk.headers["Content-Type"] = "text/plain"
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -1,6 +1,6 @@
 """Publish throughput through both doors, side by side, against bare hello-JSON apps.
 
-Run from the repository root (needs ``wrk``: ``apt-get install wrk``)::
+Run from the repository root (needs ``wrk``; run as root, it installs it with apt-get)::
 
     .venv/bin/python -m benchmarks.publish [--duration 10] [--connections 64]
 
@@ -31,24 +31,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
+    BENCH_SERVER_ENV,
     BIN,
-    HOST,
     BenchmarkError,
+    Result,
     Server,
     Workdir,
     display_path,
+    ensure_wrk,
     migrate,
     raw_dir,
     result_path,
@@ -58,9 +56,10 @@ from benchmarks._common import (
     utc_now,
     versions,
     write_json,
+    wrk,
+    wrk_version,
 )
 
-LUA = Path(__file__).resolve().with_name("post.lua")
 TOPIC = "bench"
 BODY = b"benchmark message"  # keep in step with post.lua
 VERSIONS = ("gunicorn", "hypercorn", "flask", "quart", "asgiref", "sqlalchemy", "aiosqlite")
@@ -97,67 +96,15 @@ RATIOS = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Result:
-    requests: int  # responses received, any status
-    seconds: float
-    status_errors: int  # responses with a status of 400 or more
-    errors: int  # those plus socket errors (connect, read, write, timeout)
-    p50_ms: float
-    p99_ms: float
-
-    @property
-    def ok_rps(self) -> float:
-        """Successful responses per second."""
-        return max(0, self.requests - self.status_errors) / self.seconds
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / max(1, self.requests)
-
-
 # -- load ------------------------------------------------------------------------------------
-
-_WRK_JSON = re.compile(r"^WRK_JSON (\{.*\})$", re.MULTILINE)
-
-
-def wrk(
-    port: int, *, seconds: float, connections: int, threads: int, timeout: float
-) -> tuple[Result, str]:
-    cmd = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds:g}s",
-        f"--timeout={timeout:g}s",
-        "--latency",
-        "-s",
-        str(LUA),
-        f"http://{HOST}:{port}/{TOPIC}",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout + 30)
-    match = _WRK_JSON.search(done.stdout)
-    if done.returncode != 0 or match is None:
-        raise BenchmarkError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    data = json.loads(match.group(1))
-    status = int(data["status"])
-    errors = status + sum(int(data[k]) for k in ("connect", "read", "write", "timeout"))
-    result = Result(
-        requests=int(data["requests"]),
-        seconds=int(data["duration_us"]) / 1e6,
-        errors=errors,
-        status_errors=status,
-        p50_ms=int(data["p50_us"]) / 1000,
-        p99_ms=int(data["p99_us"]) / 1000,
-    )
-    return result, done.stdout[: match.start()].rstrip()
 
 
 def run_scenario(
     scenario: Scenario, work: Workdir, args: argparse.Namespace, tag: str
 ) -> tuple[Result, str]:
-    # The caller's environment as it is (TANDEM_WORKERS and the like reach the servers).
-    env = dict(os.environ)
+    # The caller's environment as it is (TANDEM_WORKERS and the like reach the servers),
+    # with rate limits off.
+    env = {**os.environ, **BENCH_SERVER_ENV}
     env["TANDEM_ENV"] = "testing"
     # Every server gets a database URL; only publishing ones get a migrated, fresh file.
     env["TANDEM_DATABASE_URL"] = sqlite_url(work.path / f"{tag}.db")
@@ -171,8 +118,10 @@ def run_scenario(
         # Ready once the app answers the benchmark's own request with a 2xx.
         server.wait_ready(path=f"/{TOPIC}", method="POST", body=BODY)
         load = {"connections": args.connections, "threads": args.threads, "timeout": args.timeout}
-        wrk(server.port, seconds=args.warmup, **load)
-        result, report = wrk(server.port, seconds=args.duration, **load)
+        wrk(server.port, seconds=args.warmup, path=f"/{TOPIC}", **load)
+        result, report = wrk(
+            server.port, seconds=args.duration, path=f"/{TOPIC}", sample_pid=server.pid, **load
+        )
     finally:
         server.stop(timeout=STOP_TIMEOUT)
     print(f" {result.ok_rps:,.0f} req/s")
@@ -184,12 +133,6 @@ def run_scenario(
 
 def median_round(runs: list[Result]) -> Result:
     return sorted(runs, key=lambda r: r.ok_rps)[(len(runs) - 1) // 2]
-
-
-def wrk_version() -> str:
-    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    first = (done.stdout or done.stderr).splitlines()
-    return first[0].split(" Copyright")[0].strip() if first else "?"
 
 
 def ratio_rows(rounds: dict[str, list[Result]]) -> list[dict[str, Any]]:
@@ -290,6 +233,7 @@ def summary(
                 "p99_ms": round(r.p99_ms, 2),
                 "requests": r.requests,
                 "errors": r.errors,
+                "peak_rss_mib": round(r.peak_rss_kib / 1024, 1),
                 **(
                     {"rps_each_round": [round(x.ok_rps, 1) for x in rounds[key]]}
                     if len(rounds[key]) > 1
@@ -335,8 +279,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+    missing = ensure_wrk()
+    if missing:
+        print(missing, file=sys.stderr)
         return 2
     for tool in ("gunicorn", "hypercorn", "tandem"):
         if not (BIN / tool).exists():

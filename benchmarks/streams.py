@@ -56,6 +56,7 @@ from benchmarks._common import (
     HOST,
     REDIS_URL,
     BenchmarkError,
+    RssSampler,
     Server,
     Workdir,
     cpu_seconds,
@@ -108,6 +109,7 @@ class Plan:
     cross_messages: int
     cross_interval: float
     cross_subscribers: int
+    capacity_steps: int = 4  # RSS readings on the way up to ``capacity``
 
 
 FULL = Plan(
@@ -242,6 +244,7 @@ def capacity(kind: Kind, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
     print(f"  capacity: {n:,} idle {label} on one hypercorn worker ...", flush=True)
     with Server.hypercorn(env=idle_env(url), log=work.log(f"capacity-{kind}")) as server:
         server.wait_ready()
+        sampler = RssSampler(server.pid)
         try:
             # Warm-up: every code path once, so that the baseline holds what any server
             # that has served a stream holds (imports, caches, first allocations).
@@ -254,11 +257,12 @@ def capacity(kind: Kind, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
             steps: list[dict[str, Any]] = []
             opened, failed, seconds = 0, 0, 0.0
             errors: dict[str, int] = {}
-            quarter = max(1, math.ceil(n / 4))
-            for start in range(0, n, quarter):
-                report = pool.open(
-                    server.port, kind, paths[start : start + quarter], burst=plan.burst
-                )
+            open_ms: list[float] = []
+            step = max(1, math.ceil(n / plan.capacity_steps))
+            sampler.start()
+            for start in range(0, n, step):
+                report = pool.open(server.port, kind, paths[start : start + step], burst=plan.burst)
+                open_ms += report.open_ms
                 opened += report.opened
                 failed += report.failed
                 seconds += report.seconds
@@ -275,6 +279,7 @@ def capacity(kind: Kind, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
             fds = open_fds(server.pid)
             live_after = sum(s["live"] for s in pool.stats())
         finally:
+            sampler.stop()
             pool.close_connections()
     per_conn = (rss - baseline) / opened if opened else math.inf
     held = failed == 0 and opened == n and in_use == n and live_after == n
@@ -292,6 +297,9 @@ def capacity(kind: Kind, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
         "registered": in_use,
         "server_fds": fds,
         "open_rate_per_s": round(opened / seconds, 1) if seconds else None,
+        "open_ms": summarize(open_ms),
+        "peak_rss_mib": sampler.peak_mib,
+        "steps": [{"open": s["open"], "rss_mib": round(s["rss_kib"] / 1024, 1)} for s in steps],
     }
     if errors:
         summary["errors"] = errors
@@ -344,6 +352,7 @@ def gunicorn_slots(work: Workdir) -> Row:
         rss_before = settled_rss_kib(worker, seconds=1.0)
         held: list[socket.socket] = []
         answers: list[dict[str, Any]] = []
+        sampler = RssSampler(srv.pid).start()
         try:
             for _ in range(slots + 2):
                 sock = socket.create_connection((HOST, srv.port), timeout=10)
@@ -369,6 +378,7 @@ def gunicorn_slots(work: Workdir) -> Row:
             in_use = streams_in_use(srv.port)
             rss_held = vm_rss_kib(worker)
         finally:
+            sampler.stop()
             for sock in held:
                 sock.close()
     statuses = [a["status"] for a in answers]
@@ -400,9 +410,11 @@ def gunicorn_slots(work: Workdir) -> Row:
             "statuses": statuses,
             "retry_after": first_refused.get("retry_after"),
             "refused_ms": [a["ms"] for a in refused],
+            "answer_ms": [a["ms"] for a in answers],
             "in_use": in_use,
             "worker_rss_mib": round(rss_before / 1024, 1),
             "worker_rss_with_streams_mib": round(rss_held / 1024, 1),
+            "peak_rss_mib": sampler.peak_mib,
         },
     )
 
@@ -423,6 +435,7 @@ def fanout(kind: Kind, n: int, messages: int, plan: Plan, pool: ClientPool, work
     with Server.hypercorn(env=idle_env(url), log=work.log(f"fanout-{kind}-{n}")) as server:
         server.wait_ready()
         publisher = Publisher(server.port, "fanout")
+        sampler = RssSampler(server.pid).start()
         try:
             report = pool.open(server.port, kind, [f"/fanout/{kind}"] * n, burst=plan.burst)
             if report.opened < n:
@@ -450,6 +463,7 @@ def fanout(kind: Kind, n: int, messages: int, plan: Plan, pool: ClientPool, work
             latencies, stats = pool.latencies()
             rss = vm_rss_kib(server.pid)
         finally:
+            sampler.stop()
             publisher.close()
             pool.close_connections()
     summary, per_message = pairs_summary(latencies, n * messages)
@@ -467,7 +481,9 @@ def fanout(kind: Kind, n: int, messages: int, plan: Plan, pool: ClientPool, work
         "server_cpu_s": round(server_cpu, 3),
         "server_cpu_us_per_delivery": round(server_cpu / deliveries * 1e6, 1),
         "server_rss_mib": round(rss / 1024, 1),
+        "peak_rss_mib": sampler.peak_mib,
         "seconds": round(elapsed, 1),
+        "deliveries_per_s": round(summary["count"] / elapsed, 1) if elapsed else 0.0,
         **clients,
     }
     figure = f"p50 {fmt_ms(summary.get('p50', math.nan))} / p99 {fmt_ms(p99)} ms"
@@ -511,6 +527,7 @@ def crossproc(mode: str, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
         hypercorn.wait_ready()
         gunicorn_workers = len(gunicorn.children())
         publisher = Publisher(gunicorn.port, "crossproc")
+        sampler = RssSampler(gunicorn.pid, hypercorn.pid).start()
         try:
             report = pool.open(hypercorn.port, "sse", ["/crossproc/sse"] * subs, burst=subs)
             if report.opened < subs:
@@ -531,6 +548,7 @@ def crossproc(mode: str, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
             time.sleep(0.2)  # stragglers of earlier messages
             latencies, stats = pool.latencies()
         finally:
+            sampler.stop()
             publisher.close()
             pool.close_connections()
     summary, per_message = pairs_summary(latencies, subs * messages)
@@ -553,6 +571,7 @@ def crossproc(mode: str, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
             "interval_ms": plan.cross_interval * 1000,
             "gunicorn_workers": gunicorn_workers,
             "latency_ms": summary,
+            "peak_rss_mib": sampler.peak_mib,
             "target_p99_ms": target,
             **clients_note(stats),
         },

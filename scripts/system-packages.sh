@@ -9,7 +9,7 @@
 # nginx is never left running or enabled as a system service: tests run their own.
 set -euo pipefail
 
-packages=(nginx chromium fonts-liberation curl)
+packages=(nginx chromium fonts-liberation curl wrk)
 
 installed() {
   [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
