@@ -10,6 +10,8 @@ import asyncio
 import base64
 import json
 import signal
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -305,3 +307,28 @@ def test_sigterm_stops_each_server_cleanly(
         code = door.stop(signal.SIGTERM, group=target == "group")
         assert code == 0, door.log_tail()
     _assert_quiet(*both_doors)
+
+
+def test_a_wsgi_stream_frees_its_slot_when_the_client_hangs_up(
+    server_pool: ServerPool, sqlite_db: str
+) -> None:
+    """The slot comes back at the hang-up, not at the next keepalive write (a minute away)."""
+    env = {"TANDEM_WSGI_STREAM_SLOTS": "1", "TANDEM_KEEPALIVE_INTERVAL": "60s"}
+    (wsgi,) = server_pool.start(gunicorn(sqlite_db, workers=1, threads=4, env=env))
+    topic = _topic("hangup")
+    with _client() as http:
+        for _ in range(3):  # each stream takes the one slot, then leaves it
+            with socket.create_connection(("127.0.0.1", wsgi.port), timeout=10) as raw:
+                raw.sendall(f"GET /{topic}/sse HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                seen = b""
+                while b"event: open" not in seen:
+                    chunk = raw.recv(4096)
+                    assert chunk, seen
+                    seen += chunk
+                assert seen.startswith(b"HTTP/1.1 200")
+                assert http.get(f"{wsgi.url}/api/v1/streams").json()["in_use"] == 1
+            deadline = time.monotonic() + 10  # well inside the 60 s keepalive
+            while http.get(f"{wsgi.url}/api/v1/streams").json()["in_use"] != 0:
+                assert time.monotonic() < deadline, "the slot was not freed at the hang-up"
+                time.sleep(0.05)
+    assert "Traceback" not in wsgi.log_text(), wsgi.log_tail()

@@ -10,7 +10,7 @@ applies the abuse limits, and only then calls the service.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -159,6 +159,11 @@ class Subscription:
         self.stream = stream
         self._rt = rt
         self._lease: Lease | None = lease
+        self._on_close: list[Callable[[], object]] = []
+
+    def on_close(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` (on the loop) when the subscription closes."""
+        self._on_close.append(callback)
 
     def close(self) -> None:
         """Leave the hub and give the lease back; safe to call twice.
@@ -168,6 +173,9 @@ class Subscription:
         release finishes in a task of its own.
         """
         self.stream.close()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
         lease, self._lease = self._lease, None
         if lease is not None:
             task = asyncio.get_running_loop().create_task(self._rt.limits.release(lease))

@@ -106,6 +106,11 @@ class Stream:
         while (batch := await self.next_batch()) is not None:
             yield batch
 
+    def end(self, reason: str) -> None:
+        """Finish a live stream from outside: its next batch is a ``close`` event."""
+        if self._subscriber is not None:
+            self._subscriber.close(reason)
+
     def close(self) -> None:
         """Leave the hub. Idempotent; call it however the stream ends."""
         if self._subscriber is not None:

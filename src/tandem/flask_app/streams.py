@@ -8,10 +8,12 @@ threads for ordinary requests. When the slots are taken, a new stream gets a
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 
-from flask import Response
+from flask import Response, request
 
 from tandem.bridge import CorePortal
 from tandem.core import gate
@@ -31,6 +33,7 @@ from tandem.protocol.encode import (
 from tandem.protocol.subscribe import SubscribeRequest
 
 RETRY_AFTER = 5
+CLIENT_GONE = "client gone"
 
 
 class StreamSlots:
@@ -83,8 +86,9 @@ def stream_response(
         response.headers.update(skipped_topics(grant.forbidden))
         return response
     slots.acquire()
+    client = request.environ.get("gunicorn.socket")
     try:
-        grant, subscription = core.call(lambda rt: _open(rt, caller, topics, sub))
+        grant, subscription = core.call(lambda rt: _open(rt, caller, topics, sub, client))
     except BaseException:
         slots.release()
         raise
@@ -104,10 +108,43 @@ async def _poll(
 
 
 async def _open(
-    rt: Runtime, caller: Caller, topics: tuple[str, ...], sub: SubscribeRequest
+    rt: Runtime,
+    caller: Caller,
+    topics: tuple[str, ...],
+    sub: SubscribeRequest,
+    client: socket.socket | None,
 ) -> tuple[gate.Grant, gate.Subscription]:
     grant = await gate.grant(rt, caller, topics)
-    return grant, await gate.subscribe(rt, grant, sub.since, sub.filter)
+    subscription = await gate.subscribe(rt, grant, sub.since, sub.filter)
+    if client is not None:
+        _watch_hang_up(client, subscription)
+    return grant, subscription
+
+
+def _watch_hang_up(client: socket.socket, subscription: gate.Subscription) -> None:
+    """End the stream as soon as the client closes its connection.
+
+    Otherwise the thread and the slot would be held until the next write
+    fails, up to a keepalive interval later. The portal's loop watches the
+    client socket: readable with nothing to read means the peer hung up.
+    Runs on the loop; the watch ends with the subscription.
+    """
+    loop = asyncio.get_running_loop()
+    fd = client.fileno()
+
+    def readable() -> None:
+        try:
+            hung_up = not client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            hung_up = True
+        loop.remove_reader(fd)  # bytes from the client (a pipelined request): stop looking
+        if hung_up:
+            subscription.stream.end(CLIENT_GONE)
+
+    loop.add_reader(fd, readable)
+    subscription.on_close(lambda: loop.remove_reader(fd))
 
 
 async def _next(stream: Stream) -> list[Event] | None:
