@@ -1,5 +1,6 @@
 """Shared fixtures: databases (SQLite file or a fresh PostgreSQL database per test),
-settings, a started runtime, both apps, and a client factory for the parity suite."""
+a Redis key prefix per test, settings, a started runtime, both apps, and a client
+factory for the parity suite."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import redis
 from asgiref.wsgi import WsgiToAsgi
 
 from tandem.core import migrate
@@ -26,6 +28,8 @@ from tandem.quart_app import create_app as create_quart_app
 pytest_plugins = ["tests.servers"]
 
 PG_ADMIN_DSN = os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+# The real Redis, shared with other tests and runs: a test keeps to a key prefix of its own.
+REDIS_URL = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 SettingsFactory = Callable[..., Settings]
 
 
@@ -69,6 +73,20 @@ def pg_url() -> Iterator[str]:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     finally:
         _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in :data:`REDIS_URL`; its keys are deleted afterwards."""
+    prefix = f"tandem-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

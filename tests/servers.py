@@ -21,9 +21,10 @@ The ``chromium`` fixture drives Debian's Chromium through Playwright (sync API).
 
 ``serving`` boots several servers at once and always stops all of them. In a
 test, the ``server_pool`` fixture does the same and also adds the servers' log
-tails to the report of a failed test, and ``migrated_sqlite_url`` gives a test a
-SQLite file of its own, copied from one migrated once per session (migrating takes
-seconds; copying does not). ``tests/conftest.py`` registers this module
+tails to the report of a failed test; ``serve_doors`` starts both doors (for a
+module-scoped fixture) and checks that they exit cleanly. ``migrated_sqlite_url``
+gives a test a SQLite file of its own, copied from one migrated once per session
+(migrating takes seconds; copying does not). ``tests/conftest.py`` registers this module
 as a plugin, so the fixtures are available to every test module; import the rest
 as ``tests.servers`` (pyproject.toml puts the repository root on ``pythonpath``).
 
@@ -508,6 +509,62 @@ class ServerPool:
         stop_all(self.servers)
 
 
+def assert_no_tracebacks(*servers: ServerProcess) -> None:
+    """No Python traceback in any of the servers' output."""
+    for server in servers:
+        assert "Traceback" not in server.log_text(), server.log_tail()
+
+
+@contextlib.contextmanager
+def closing_pool(log_dir: Path, *, check_exit: bool = True) -> Iterator[ServerPool]:
+    """A :class:`ServerPool` logging under ``log_dir``, closed at the end. Then, with
+    ``check_exit`` and unless the block raised, each of its servers must have exited 0
+    without a traceback in its log."""
+    pool = ServerPool(log_dir=log_dir)
+    try:
+        yield pool
+    finally:
+        pool.close()
+    if check_exit:
+        for server in pool.servers:
+            assert server.returncode == 0, server.log_tail()
+        assert_no_tracebacks(*pool.servers)
+
+
+@dataclass(frozen=True)
+class Doors:
+    """A started gunicorn (the WSGI door) and hypercorn (the ASGI door)."""
+
+    wsgi: ServerProcess
+    asgi: ServerProcess
+
+    def named(self, name: str) -> ServerProcess:
+        """The door called ``"gunicorn"`` or ``"hypercorn"``."""
+        return self.wsgi if name == "gunicorn" else self.asgi
+
+    def other(self, door: ServerProcess) -> ServerProcess:
+        return self.asgi if door is self.wsgi else self.wsgi
+
+
+@contextlib.contextmanager
+def serve_doors(
+    db_url: str,
+    log_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    workers: int = 2,
+    threads: int = 4,
+    check_exit: bool = True,
+) -> Iterator[Doors]:
+    """gunicorn and hypercorn on ``db_url`` (migrated) with ``env``, in a
+    :func:`closing_pool` under ``log_dir``."""
+    with closing_pool(log_dir, check_exit=check_exit) as pool:
+        wsgi, asgi = pool.start(
+            gunicorn(db_url, workers=workers, threads=threads, env=env), hypercorn(db_url, env=env)
+        )
+        yield Doors(wsgi, asgi)
+
+
 # Every server started and not yet stopped, so that none outlives the test run.
 _LIVE: set[ServerProcess] = set()
 _STARTED: list[ServerProcess] = []
@@ -695,12 +752,10 @@ def nginx(
 
 
 @dataclass(frozen=True)
-class SplitPlane:
+class SplitPlane(Doors):
     """nginx, and the gunicorn and hypercorn behind it, on one database."""
 
     nginx: NginxProcess
-    wsgi: ServerProcess
-    asgi: ServerProcess
 
     @property
     def url(self) -> str:
@@ -724,7 +779,7 @@ def start_split_plane(
     (proxy,) = pool.start(nginx(wsgi, asgi))
     if not isinstance(proxy, NginxProcess):  # for the type checker
         raise ServerError(f"not nginx: {proxy!r}")
-    return SplitPlane(proxy, wsgi, asgi)
+    return SplitPlane(wsgi, asgi, proxy)
 
 
 def chromium_executable() -> str:
@@ -764,11 +819,8 @@ def migrated_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 @pytest.fixture
 def server_pool(tmp_path: Path) -> Iterator[ServerPool]:
     """A :class:`ServerPool` whose servers log under ``tmp_path`` and stop after the test."""
-    pool = ServerPool(log_dir=tmp_path / "servers")
-    try:
+    with closing_pool(tmp_path / "servers", check_exit=False) as pool:
         yield pool
-    finally:
-        pool.close()
 
 
 @pytest.fixture

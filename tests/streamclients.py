@@ -403,6 +403,24 @@ async def subscribe(
         await sub.aclose()
 
 
+@contextlib.asynccontextmanager
+async def answered(
+    kind: Kind,
+    base_url: str,
+    topics: str | Sequence[str],
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncIterator[Subscription]:
+    """:func:`subscribe`, once the server answered: the first event, or an answer that
+    is not a stream (then ``status``, ``response_headers`` and ``body`` hold it)."""
+    async with subscribe(
+        kind, base_url, topics, params=params, headers=headers, wait_open=False
+    ) as sub:
+        await sub.wait_for(lambda events: bool(events) or sub.ended, what="an answer")
+        yield sub
+
+
 def resume_options(
     kind: Kind, cursor: str | None, params: Mapping[str, str] | None = None
 ) -> tuple[dict[str, str], dict[str, str]]:

@@ -29,12 +29,13 @@ import pytest
 import pytest_asyncio
 from flask.sessions import SecureCookieSessionInterface
 from httpx_sse import EventSource
-from tests.servers import ServerPool, ServerProcess, copy_sqlite, gunicorn, hypercorn
+from tests.servers import Doors, ServerProcess, copy_sqlite, serve_doors
 from tests.streamclients import (
     TIMEOUT,
     Kind,
     StreamEvent,
     Subscription,
+    answered,
     event_from_json,
     event_from_raw,
     event_from_sse,
@@ -304,30 +305,12 @@ SERVER_ENV = {
 }
 
 
-@dataclass(frozen=True)
-class Servers:
-    gunicorn: ServerProcess
-    hypercorn: ServerProcess
-
-    def named(self, name: str) -> ServerProcess:
-        return self.gunicorn if name == "gunicorn" else self.hypercorn
-
-
 @pytest.fixture(scope="module")
-def servers(matrix: Matrix) -> Iterator[Servers]:
+def servers(matrix: Matrix) -> Iterator[Doors]:
     """gunicorn and hypercorn on the module's database."""
-    pool = ServerPool(log_dir=matrix.root / "servers")
-    try:
-        wsgi, asgi = pool.start(
-            gunicorn(matrix.db_url, workers=2, threads=64, env=SERVER_ENV),
-            hypercorn(matrix.db_url, env=SERVER_ENV),
-        )
-        yield Servers(wsgi, asgi)
-    finally:
-        pool.close()
-    for server in pool.servers:
-        assert server.returncode == 0, server.log_tail()
-        assert "Traceback" not in server.log_text(), server.log_tail()
+    log_dir = matrix.root / "servers"
+    with serve_doors(matrix.db_url, log_dir, env=SERVER_ENV, workers=2, threads=64) as doors:
+        yield doors
 
 
 # --- outcomes --------------------------------------------------------------------------------
@@ -351,18 +334,11 @@ def outcome(response: httpx.Response) -> Outcome | int:
     return status
 
 
-@contextlib.asynccontextmanager
-async def stream(
+def stream(
     server: ServerProcess, kind: Kind, topics: str | Sequence[str], creds: Creds
-) -> AsyncIterator[Subscription]:
+) -> contextlib.AbstractAsyncContextManager[Subscription]:
     """A stream opened with ``creds``, once the server answered: an event or an error."""
-    sub = Subscription(kind, server.url, topics, params=creds.params, headers=creds.headers)
-    try:
-        await sub.start(wait_open=False)
-        await sub.wait_for(lambda events: bool(events) or sub.ended, what="an answer")
-        yield sub
-    finally:
-        await sub.aclose()
+    return answered(kind, server.url, topics, params=creds.params, headers=creds.headers)
 
 
 def stream_outcome(sub: Subscription) -> Outcome | int:
@@ -597,7 +573,7 @@ STREAM_IDS = [f"{server}-{kind}" for server, kind in STREAMS]
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize(("server", "kind"), STREAMS, ids=STREAM_IDS)
 async def test_stream_credential_forms(
-    http: httpx.AsyncClient, servers: Servers, secrets: Secrets, server: str, kind: Kind, form: str
+    http: httpx.AsyncClient, servers: Doors, secrets: Secrets, server: str, kind: Kind, form: str
 ) -> None:
     """Every credential form on every stream kind: one readable class, one not."""
     who, creds = creds_of(form, secrets)
@@ -613,7 +589,7 @@ async def test_stream_credential_forms(
 @pytest.mark.parametrize("form", ["bearer", "none", "admin-basic"])
 @pytest.mark.parametrize(("server", "kind"), STREAMS, ids=STREAM_IDS)
 async def test_stream_permission_outcomes(
-    http: httpx.AsyncClient, servers: Servers, secrets: Secrets, server: str, kind: Kind, form: str
+    http: httpx.AsyncClient, servers: Doors, secrets: Secrets, server: str, kind: Kind, form: str
 ) -> None:
     """Every class of topic on every stream kind, as alice, anonymous and admin."""
     who, creds = creds_of(form, secrets)
@@ -627,11 +603,11 @@ async def test_stream_permission_outcomes(
 @pytest.mark.e2e
 @pytest.mark.parametrize("form", FORMS)
 async def test_websocket_on_the_wsgi_door_is_501(
-    servers: Servers, secrets: Secrets, form: str
+    servers: Doors, secrets: Secrets, form: str
 ) -> None:
     """gunicorn answers a WebSocket handshake 501, whatever the credentials."""
     _, creds = creds_of(form, secrets)
-    async with stream(servers.gunicorn, "ws", _topic("rw"), creds) as sub:
+    async with stream(servers.wsgi, "ws", _topic("rw"), creds) as sub:
         assert sub.status == 501, sub
         assert sub.response_headers is not None
         _check_error(501, sub.response_headers, sub.body)
@@ -645,7 +621,7 @@ def _said(events: Sequence[StreamEvent]) -> str | None:
 @pytest.mark.e2e
 @pytest.mark.parametrize(("server", "kind"), STREAMS, ids=STREAM_IDS)
 async def test_stream_skips_forbidden_topics(
-    http: httpx.AsyncClient, servers: Servers, secrets: Secrets, server: str, kind: Kind
+    http: httpx.AsyncClient, servers: Doors, secrets: Secrets, server: str, kind: Kind
 ) -> None:
     """Forbidden topics are skipped and named (header and ``open`` event); the stream
     fails only when none is readable."""
@@ -693,7 +669,7 @@ ORIGIN_STREAMS = [("gunicorn", "sse"), ("hypercorn", "sse"), ("hypercorn", "ws")
 )
 async def test_cookie_origin_on_streams(
     http: httpx.AsyncClient,
-    servers: Servers,
+    servers: Doors,
     secrets: Secrets,
     server: str,
     kind: Kind,
@@ -711,13 +687,13 @@ async def test_cookie_origin_on_streams(
 
 @pytest.mark.e2e
 async def test_websocket_publishes_are_authorised_one_by_one(
-    servers: Servers, secrets: Secrets
+    servers: Doors, secrets: Secrets
 ) -> None:
     """Each publish over a WebSocket is checked like a POST: refused ones get the JSON
     error on the socket, and the subscription goes on."""
     _, alice = creds_of("bearer", secrets)
     rw, ro, wo = _topic("rw"), _topic("ro"), _topic("wo")
-    async with stream(servers.hypercorn, "ws", [rw, ro], alice) as sub:
+    async with stream(servers.asgi, "ws", [rw, ro], alice) as sub:
         assert stream_outcome(sub) == "ok"
         await sub.send({"topic": ro, "message": "refused"})
         await sub.send({"topic": wo, "message": "written, not subscribed"})
@@ -727,7 +703,7 @@ async def test_websocket_publishes_are_authorised_one_by_one(
         assert [error["code"] for error in errors if error] == [403]
         assert [event.message for event in sub.messages] == ["mine"]
     open_topic, pub = _topic("open"), _topic("pub")
-    async with stream(servers.hypercorn, "ws", open_topic, Creds()) as sub:
+    async with stream(servers.asgi, "ws", open_topic, Creds()) as sub:
         await sub.send({"topic": pub, "message": "refused"})
         await sub.send({"topic": open_topic, "message": "anyone"})
         await sub.wait_messages(1)
@@ -737,7 +713,7 @@ async def test_websocket_publishes_are_authorised_one_by_one(
 
 @pytest.mark.e2e
 async def test_changes_reach_running_servers(
-    matrix: Matrix, servers: Servers, http: httpx.AsyncClient
+    matrix: Matrix, servers: Doors, http: httpx.AsyncClient
 ) -> None:
     """Changes made by another process (as the CLI makes them) apply on both servers at
     their next request: TANDEM_AUTH_REFRESH is 0 here."""
@@ -751,7 +727,7 @@ async def test_changes_reach_running_servers(
         late = _topic("late")
 
         async def statuses(headers: dict[str, str]) -> list[int]:
-            doors = (servers.gunicorn, servers.hypercorn)
+            doors = (servers.wsgi, servers.asgi)
             return [
                 (await http.post(f"{door.url}/{late}", content=b"x", headers=headers)).status_code
                 for door in doors

@@ -12,13 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis
 from redis.asyncio import Redis
-from tests.conftest import CLOCK_START, Clock, SettingsFactory
+from tests.conftest import CLOCK_START, REDIS_URL, Clock, SettingsFactory
 from tests.servers import REPO_ROOT, free_port
 
 from tandem.core import limits as limits_module
@@ -27,25 +26,10 @@ from tandem.core.limits import LEASE_TTL, SUBSCRIPTION_RETRY_AFTER, Limits, visi
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
 
-REDIS_URL = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 VISITOR = "ip:203.0.113.7"
 WAIT = 10.0
 
 LimitsFactory = Callable[..., Limits]
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    prefix = f"tandem-test-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture
@@ -64,6 +48,7 @@ async def make_limits(
 
     def factory(client: Redis | None = None, **overrides: object) -> Limits:
         overrides.setdefault("redis_prefix", redis_prefix)
+        overrides.setdefault("rate_limits", True)  # conftest's make_settings turns them off
         kwargs = {k: overrides.pop(k) for k in ("clock", "lease_refresh") if k in overrides}
         kwargs.setdefault("clock", clock)
         made.append(Limits(make_settings(**overrides), redis=client, **kwargs))  # type: ignore[arg-type]
@@ -469,8 +454,8 @@ async def test_limits_resume_when_redis_is_back(
 # --- settings and the runtime -----------------------------------------------------------
 
 
-def test_settings_defaults(make_settings: SettingsFactory) -> None:
-    settings = make_settings()
+def test_settings_defaults() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.rate_limits is True
     assert settings.publish_burst == 60
     assert settings.publish_refill == 5

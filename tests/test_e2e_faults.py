@@ -20,7 +20,15 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from tests.servers import ServerPool, ServerProcess, free_port, gunicorn, hypercorn, migrate
+from tests.servers import (
+    ServerPool,
+    ServerProcess,
+    assert_no_tracebacks,
+    free_port,
+    gunicorn,
+    hypercorn,
+    migrate,
+)
 from tests.streamclients import (
     HTTP_KINDS,
     Follower,
@@ -58,11 +66,6 @@ def _rss(server: ServerProcess) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError(f"no VmRSS for {server}")
-
-
-def _assert_no_tracebacks(*servers: ServerProcess) -> None:
-    for server in servers:
-        assert "Traceback" not in server.log_text(), server.log_tail()
 
 
 # --- kill -9 during a publish run -------------------------------------------------------
@@ -127,7 +130,7 @@ async def test_kill_9_of_a_hypercorn_during_a_publish_run(
             killer.cancel()
         await asyncio.gather(*(follower.aclose() for follower in followers))
     assert a.stop() == -signal.SIGKILL
-    _assert_no_tracebacks(b, wsgi)
+    assert_no_tracebacks(b, wsgi)
 
 
 # --- Redis restarted mid-stream ---------------------------------------------------------
@@ -288,7 +291,7 @@ async def test_wsgi_stream_slots_run_out_with_503_and_recover(
         finally:
             await first.aclose()
             await second.aclose()
-    _assert_no_tracebacks(wsgi)
+    assert_no_tracebacks(wsgi)
 
 
 async def _wait_streams_in_use(http: httpx.AsyncClient, count: int) -> None:
@@ -364,7 +367,7 @@ async def test_slow_consumers_are_cut_and_memory_stays_bounded(
             await sub.aclose()
         await reader.aclose()
         await core.stop()
-    _assert_no_tracebacks(asgi)
+    assert_no_tracebacks(asgi)
 
 
 # --- SIGTERM ----------------------------------------------------------------------------
@@ -403,4 +406,4 @@ async def test_sigterm_closes_streams_and_exits_zero(
     assert (ws.close_code, ws.close_reason) == (1001, SHUTTING_DOWN), ws
     assert wsgi.stop() == 0, wsgi.log_tail()
     assert asgi.stop() == 0, asgi.log_tail()
-    _assert_no_tracebacks(wsgi, asgi)
+    assert_no_tracebacks(wsgi, asgi)

@@ -20,6 +20,7 @@ from tests.servers import (
     ServerPool,
     ServerProcess,
     SplitPlane,
+    closing_pool,
     copy_sqlite,
     start_split_plane,
 )
@@ -53,14 +54,8 @@ def plane(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
     """nginx in front of gunicorn (2 workers) and hypercorn, shared by this module's tests."""
     root = tmp_path_factory.mktemp("split-plane")
     db = copy_sqlite(sqlite_template, root / "tandem.db")
-    pool = ServerPool(log_dir=root / "servers")
-    try:
+    with closing_pool(root / "servers") as pool:
         yield start_split_plane(pool, db, env=KEEPALIVE)
-    finally:
-        pool.close()
-    for server in pool.servers:
-        assert server.returncode == 0, server.log_tail()
-        assert "Traceback" not in server.log_text(), server.log_tail()
 
 
 def _door_entries(door: ServerProcess, method: str, path: str) -> list[dict[str, Any]]:
@@ -77,7 +72,7 @@ def _door_entries(door: ServerProcess, method: str, path: str) -> list[dict[str,
 def _answered_by(plane: SplitPlane, door: ServerProcess, method: str, path: str) -> dict[str, Any]:
     """Check that ``door``, and not the other, answered ``method path`` behind nginx;
     return the door's access line. Lines are written once a response (or stream) is done."""
-    other = plane.asgi if door is plane.wsgi else plane.wsgi
+    other = plane.other(door)
     seen = plane.nginx.wait_for_access(lambda e: (e["method"], e["uri"]) == (method, path))
     assert seen["upstream"] == f"127.0.0.1:{door.port}", (door.name, seen)
     door.wait_for_log(lambda line: bool(_door_entries(door, method, path)))

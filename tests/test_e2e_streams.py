@@ -13,7 +13,6 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,16 @@ import pytest
 import redis
 from tests.servers import (
     REPO_ROOT,
+    Doors,
     ServerPool,
     ServerProcess,
+    assert_no_tracebacks,
     copy_sqlite,
     executable,
     gunicorn,
     hypercorn,
     migrate,
+    serve_doors,
     server_env,
 )
 from tests.streamclients import (
@@ -53,7 +55,7 @@ KEEPALIVE = {"TANDEM_KEEPALIVE_INTERVAL": "1s"}
 # Enough stream slots that the streams these tests hold at once never take them all,
 # even on one worker and with the slots of closed streams not yet given back (a
 # worker notices a client has gone when a keepalive write fails).
-WSGI_ENV = {**KEEPALIVE, "TANDEM_WSGI_STREAM_SLOTS": "16"}
+DOORS_ENV = {**KEEPALIVE, "TANDEM_WSGI_STREAM_SLOTS": "16"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # Every (door, kind) that streams: WebSocket only on the ASGI door.
 CASES = [("gunicorn", kind) for kind in KINDS if kind != "ws"] + [
@@ -69,34 +71,13 @@ def _ids(messages: Sequence[dict[str, Any]]) -> list[str]:
     return [message["id"] for message in messages]
 
 
-@dataclass(frozen=True)
-class Doors:
-    wsgi: ServerProcess
-    asgi: ServerProcess
-
-    def named(self, name: str) -> ServerProcess:
-        return self.wsgi if name == "gunicorn" else self.asgi
-
-    def other(self, door: ServerProcess) -> ServerProcess:
-        return self.asgi if door is self.wsgi else self.wsgi
-
-
 @pytest.fixture(scope="module")
 def doors(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Doors]:
     """gunicorn (2 workers) and hypercorn on one SQLite file, keepalive every second."""
     root = tmp_path_factory.mktemp("e2e-streams")
     db = copy_sqlite(sqlite_template, root / "tandem.db")
-    pool = ServerPool(log_dir=root / "servers")
-    try:
-        wsgi, asgi = pool.start(
-            gunicorn(db, workers=2, threads=24, env=WSGI_ENV), hypercorn(db, env=KEEPALIVE)
-        )
-        yield Doors(wsgi, asgi)
-    finally:
-        pool.close()
-    for server in pool.servers:
-        assert server.returncode == 0, server.log_tail()
-        assert "Traceback" not in server.log_text(), server.log_tail()
+    with serve_doors(db, root / "servers", env=DOORS_ENV, workers=2, threads=24) as started:
+        yield started
 
 
 def _assert_delivered(sub: Subscription, sent: Sequence[dict[str, Any]]) -> None:
@@ -316,8 +297,7 @@ async def test_postgres_and_redis_three_servers(server_pool: ServerPool, pg_url:
             _assert_delivered(sub, sent)
     finally:
         await asyncio.gather(*(sub.aclose() for sub in subs))
-    for server in (h1, h2, wsgi):
-        assert "Traceback" not in server.log_text(), server.log_tail()
+    assert_no_tracebacks(h1, h2, wsgi)
 
 
 async def _wait_subscribed(channel: str, *, at_least: int, url: str = REDIS_URL) -> None:
@@ -380,8 +360,7 @@ async def test_gap_event_after_retention_pruned_the_cursor(
             assert (gap.data["event"], gap.data["message"]) == ("gap", GAP_NOTICE), sub
         _assert_delivered(sub, [fresh])
     assert control.kinds() == ["open", "message"], control
-    for server in (wsgi, asgi):
-        assert "Traceback" not in server.log_text(), server.log_tail()
+    assert_no_tracebacks(wsgi, asgi)
 
 
 async def _wait_expired(http: httpx.AsyncClient, server: ServerProcess, topic: str) -> None:

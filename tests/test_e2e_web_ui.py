@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from tests.servers import ServerPool, SplitPlane, server_env, start_split_plane
+from tests.servers import ServerPool, SplitPlane, gunicorn, server_env, start_split_plane
 
 pytestmark = pytest.mark.e2e
 
@@ -166,3 +166,25 @@ def test_signed_out_visitors_are_sent_to_sign_in(plane: SplitPlane, chromium: Br
         assert "/login" in page.url
     finally:
         context.close()
+
+
+def test_wsgi_door_alone_falls_back_to_polling_and_says_so(
+    server_pool: ServerPool, migrated_sqlite_url: str, chromium: Browser
+) -> None:
+    """gunicorn alone with no stream slots: the SSE request gets 503, and the page polls."""
+    env = {"TANDEM_WSGI_STREAM_SLOTS": "0"}
+    (wsgi,) = server_pool.start(gunicorn(migrated_sqlite_url, workers=1, env=env))
+    topic = f"fallback-{uuid.uuid4().hex[:6]}"
+    page = chromium.new_page()
+    try:
+        page.goto(f"{wsgi.url}/app/{topic}")
+        status = page.locator("#status")
+        expect(status).to_have_attribute("data-state", "polling", timeout=TIMEOUT_MS)
+        expect(status).to_contain_text("stream slots are all busy")
+
+        sent = _curl("-d", "seen by polling", f"{wsgi.url}/{topic}")
+        polled = page.locator(f'#messages li.message[data-id="{sent["id"]}"]')
+        expect(polled).to_contain_text("seen by polling", timeout=TIMEOUT_MS)
+        expect(page.locator("#messages li.message")).to_have_count(1)
+    finally:
+        page.close()

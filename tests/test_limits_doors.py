@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,16 +20,23 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from tests.servers import ServerPool, ServerProcess, copy_sqlite, gunicorn, hypercorn
-from tests.streamclients import Kind, Subscription, http_client, json_error
+from tests.servers import (
+    Doors,
+    ServerPool,
+    ServerProcess,
+    copy_sqlite,
+    gunicorn,
+    hypercorn,
+    serve_doors,
+)
+from tests.streamclients import Kind, Subscription, answered, http_client, json_error
 
-from conftest import SettingsFactory, serving
+from conftest import REDIS_URL, SettingsFactory, serving
 from tandem.core.limits import SUBSCRIPTION_RETRY_AFTER
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
 from tandem.protocol.auth import basic_authorization
 
-REDIS_URL = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 USER, PASSWORD = "alice", "alice-pass-1"
 GOOD = {"Authorization": basic_authorization(USER, PASSWORD)}
 BAD = {"Authorization": basic_authorization(USER, "wrong")}
@@ -236,20 +242,6 @@ async def test_rate_limits_off_lifts_them(
 # --- real servers: concurrent subscriptions ----------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def stream(
-    server: ServerProcess, kind: Kind, topic: str, headers: Mapping[str, str]
-) -> AsyncIterator[Subscription]:
-    """A stream, once the server answered it (its first event, or an error)."""
-    sub = Subscription(kind, server.url, topic, headers=headers)
-    try:
-        await sub.start(wait_open=False)
-        await sub.wait_for(lambda events: bool(events) or sub.ended, what="an answer")
-        yield sub
-    finally:
-        await sub.aclose()
-
-
 def assert_open(sub: Subscription) -> None:
     assert sub.status in (200, 101), sub
     assert sub.events[0].kind == "open", sub
@@ -274,20 +266,11 @@ async def wait_until_opens(
     """Try to open a stream until the server lets it open (429 meanwhile)."""
     async with asyncio.timeout(timeout):
         while True:
-            async with stream(server, kind, topic, headers) as sub:
+            async with answered(kind, server.url, topic, headers=headers) as sub:
                 if sub.status in (200, 101):
                     return
                 assert_stream_429(sub)
             await asyncio.sleep(0.05)  # the pace of the retries, not a wait for the slot
-
-
-@dataclass(frozen=True)
-class Doors:
-    gunicorn: ServerProcess
-    hypercorn: ServerProcess
-
-    def named(self, name: str) -> ServerProcess:
-        return self.gunicorn if name == "gunicorn" else self.hypercorn
 
 
 LIMITED_ENV = {
@@ -305,17 +288,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> 
     """gunicorn (one worker: memory limits are per process) and hypercorn, limits on."""
     root = tmp_path_factory.mktemp("limits-doors")
     db = copy_sqlite(sqlite_template, root / "tandem.db")
-    pool = ServerPool(log_dir=root / "servers")
-    try:
-        wsgi, asgi = pool.start(
-            gunicorn(db, workers=1, threads=24, env=LIMITED_ENV), hypercorn(db, env=LIMITED_ENV)
-        )
-        yield Doors(wsgi, asgi)
-    finally:
-        pool.close()
-    for server in pool.servers:
-        assert server.returncode == 0, server.log_tail()
-        assert "Traceback" not in server.log_text(), server.log_tail()
+    with serve_doors(db, root / "servers", env=LIMITED_ENV, workers=1, threads=24) as doors:
+        yield doors
 
 
 STREAM_CASES = [
@@ -338,13 +312,13 @@ async def test_concurrent_subscriptions_per_visitor(
     door = limited.named(server)
     me, someone = {"X-Forwarded-For": _ip()}, {"X-Forwarded-For": _ip()}
     topic = _topic()
-    async with stream(door, kind, topic, me) as first:
+    async with answered(kind, door.url, topic, headers=me) as first:
         assert_open(first)
-        async with stream(door, kind, topic, me) as second:
+        async with answered(kind, door.url, topic, headers=me) as second:
             assert_open(second)
-            async with stream(door, kind, topic, me) as third:
+            async with answered(kind, door.url, topic, headers=me) as third:
                 assert_stream_429(third)
-            async with stream(door, kind, topic, someone) as other:
+            async with answered(kind, door.url, topic, headers=someone) as other:
                 assert_open(other)
     await wait_until_opens(door, kind, topic, me)
 
@@ -373,95 +347,82 @@ async def test_head_holds_no_subscription(limited: Doors, server: str) -> None:
 # --- real servers: limits held across processes through Redis ---------------------------------
 
 
-@dataclass(frozen=True)
-class RedisDoors(Doors):
-    prefix: str
-
-
 @pytest.fixture
-async def redis_doors(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[RedisDoors]:
-    """gunicorn (2 workers) and hypercorn sharing limits through Redis under a prefix of
-    this test's own, deleted afterwards."""
-    prefix = f"tandem-test-{uuid.uuid4().hex[:12]}:"
-    db = copy_sqlite(sqlite_template, tmp_path / "tandem.db")
-    await add_user(Settings(_env_file=None, env="testing", database_url=db))  # type: ignore[call-arg]
+async def redis_doors(
+    tmp_path: Path, migrated_sqlite_url: str, make_settings: SettingsFactory, redis_prefix: str
+) -> AsyncIterator[Doors]:
+    """gunicorn (2 workers) and hypercorn sharing limits through Redis under
+    :func:`redis_prefix`; stopped before its keys are deleted."""
+    db = migrated_sqlite_url
+    await add_user(make_settings(database_url=db))
     env = {
         **LIMITED_ENV,
         "TANDEM_REDIS_URL": REDIS_URL,
-        "TANDEM_REDIS_PREFIX": prefix,
+        "TANDEM_REDIS_PREFIX": redis_prefix,
         "TANDEM_PUBLISH_BURST": "3",
         "TANDEM_PUBLISH_REFILL": "1h",
         "TANDEM_LOGIN_FAILURES": "2 per 15 minutes",
     }
-    pool = ServerPool(log_dir=tmp_path / "servers")
-    try:
-        wsgi, asgi = pool.start(gunicorn(db, workers=2, env=env), hypercorn(db, env=env))
-        yield RedisDoors(wsgi, asgi, prefix)
-    finally:
-        pool.close()
-        client = redis.Redis.from_url(REDIS_URL)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}*"))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+    with serve_doors(db, tmp_path / "servers", env=env, workers=2, check_exit=False) as doors:
+        yield doors
 
 
 @pytest.mark.e2e
-async def test_publish_bucket_is_shared_through_redis(redis_doors: RedisDoors) -> None:
+async def test_publish_bucket_is_shared_through_redis(
+    redis_doors: Doors, redis_prefix: str
+) -> None:
     """The bucket spent on one server (and its two workers) is empty on the other."""
     topic, me = _topic(), {"X-Forwarded-For": _ip()}
     async with http_client() as http:
         for _ in range(3):
-            response = await http.post(
-                f"{redis_doors.gunicorn.url}/{topic}", content=b"x", headers=me
-            )
+            response = await http.post(f"{redis_doors.wsgi.url}/{topic}", content=b"x", headers=me)
             assert response.status_code == 200, response.text
-        for door in (redis_doors.hypercorn, redis_doors.gunicorn):
+        for door in (redis_doors.asgi, redis_doors.wsgi):
             assert_429(
                 await http.post(f"{door.url}/{topic}", content=b"x", headers=me), at_most=HOUR
             )
         client = redis.Redis.from_url(REDIS_URL)
         try:
-            assert list(client.scan_iter(match=f"{redis_doors.prefix}limits:publish:*"))
+            assert list(client.scan_iter(match=f"{redis_prefix}limits:publish:*"))
         finally:
             client.close()
 
 
 @pytest.mark.e2e
-async def test_failed_logins_are_shared_through_redis(redis_doors: RedisDoors) -> None:
+async def test_failed_logins_are_shared_through_redis(redis_doors: Doors) -> None:
     topic, me = _topic(), {"X-Forwarded-For": _ip()}
     async with http_client() as http:
         for _ in range(2):
             response = await http.post(
-                f"{redis_doors.hypercorn.url}/{topic}", content=b"x", headers={**me, **BAD}
+                f"{redis_doors.asgi.url}/{topic}", content=b"x", headers={**me, **BAD}
             )
             json_error(response, 401)
         response = await http.post(
-            f"{redis_doors.gunicorn.url}/{topic}", content=b"x", headers={**me, **GOOD}
+            f"{redis_doors.wsgi.url}/{topic}", content=b"x", headers={**me, **GOOD}
         )
         assert_429(response, at_most=LOGIN_WINDOW)
 
 
 @pytest.mark.e2e
-async def test_subscriptions_are_shared_through_redis(redis_doors: RedisDoors) -> None:
+async def test_subscriptions_are_shared_through_redis(redis_doors: Doors) -> None:
     """One stream on each server fills a visitor's two slots; one closing frees one."""
     topic, me = _topic(), {"X-Forwarded-For": _ip()}
-    async with stream(redis_doors.gunicorn, "sse", topic, me) as on_wsgi:
+    async with answered("sse", redis_doors.wsgi.url, topic, headers=me) as on_wsgi:
         assert_open(on_wsgi)
-        async with stream(redis_doors.hypercorn, "ws", topic, me) as on_asgi:
+        async with answered("ws", redis_doors.asgi.url, topic, headers=me) as on_asgi:
             assert_open(on_asgi)
-            for door, kind in ((redis_doors.gunicorn, "json"), (redis_doors.hypercorn, "sse")):
-                async with stream(door, kind, topic, me) as refused:
+            for door, kind in ((redis_doors.wsgi, "json"), (redis_doors.asgi, "sse")):
+                async with answered(kind, door.url, topic, headers=me) as refused:
                     assert_stream_429(refused)
-    await wait_until_opens(redis_doors.hypercorn, "raw", topic, me)
+    await wait_until_opens(redis_doors.asgi, "raw", topic, me)
 
 
 @pytest.mark.e2e
-async def test_rate_limits_off_on_real_servers(tmp_path: Path, sqlite_template: Path) -> None:
+async def test_rate_limits_off_on_real_servers(
+    server_pool: ServerPool, migrated_sqlite_url: str
+) -> None:
     """TANDEM_RATE_LIMITS=off: streams and publishes past every limit."""
-    db = copy_sqlite(sqlite_template, tmp_path / "tandem.db")
+    db = migrated_sqlite_url
     env = {
         **LIMITED_ENV,
         "TANDEM_RATE_LIMITS": "off",
@@ -469,16 +430,12 @@ async def test_rate_limits_off_on_real_servers(tmp_path: Path, sqlite_template: 
         "TANDEM_PUBLISH_BURST": "1",
         "TANDEM_PUBLISH_REFILL": "1h",
     }
-    pool = ServerPool(log_dir=tmp_path / "servers")
-    try:
-        doors = pool.start(gunicorn(db, workers=1, env=env), hypercorn(db, env=env))
-        topic = _topic()
-        async with contextlib.AsyncExitStack() as stack, http_client() as http:
-            for door in doors:
-                for kind in ("sse", "json") if door.name == "gunicorn" else ("sse", "ws"):
-                    assert_open(await stack.enter_async_context(stream(door, kind, topic, {})))
-                for _ in range(3):
-                    response = await http.post(f"{door.url}/{topic}", content=b"x")
-                    assert response.status_code == 200, response.text
-    finally:
-        pool.close()
+    doors = server_pool.start(gunicorn(db, workers=1, env=env), hypercorn(db, env=env))
+    topic = _topic()
+    async with contextlib.AsyncExitStack() as stack, http_client() as http:
+        for door in doors:
+            for kind in ("sse", "json") if door.name == "gunicorn" else ("sse", "ws"):
+                assert_open(await stack.enter_async_context(answered(kind, door.url, topic)))
+            for _ in range(3):
+                response = await http.post(f"{door.url}/{topic}", content=b"x")
+                assert response.status_code == 200, response.text

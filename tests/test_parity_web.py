@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import flask
@@ -20,7 +19,7 @@ import pytest
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from tests.servers import ServerPool, copy_sqlite, gunicorn, hypercorn
+from tests.servers import ServerPool, gunicorn, hypercorn
 from tests.streamclients import Subscription, http_client
 from wtforms import ValidationError
 
@@ -728,20 +727,14 @@ async def refused(base_url: str, headers: dict[str, str]) -> int | None:
 
 @pytest.mark.e2e
 async def test_a_cookie_from_one_server_streams_from_the_other(
-    server_pool: ServerPool, sqlite_template: Path, tmp_path: Path
+    server_pool: ServerPool, migrated_sqlite_url: str, make_settings: SettingsFactory
 ) -> None:
     """Sign in on gunicorn, stream SSE from hypercorn with that cookie, and the other way
     round; the same cookie on a request from a foreign page is refused (403)."""
-    db_url = copy_sqlite(sqlite_template, tmp_path / "web.db")
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        env="testing",
-        database_url=db_url,
-        secret_key=SECRET_KEY,
-        default_access="deny-all",
-        rate_limits=False,
+    db_url = migrated_sqlite_url
+    await populate(
+        make_settings(database_url=db_url, secret_key=SECRET_KEY, default_access="deny-all")
     )
-    await populate(settings)
     wsgi, asgi = server_pool.start(
         gunicorn(db_url, env=SERVER_ENV), hypercorn(db_url, env=SERVER_ENV)
     )

@@ -17,14 +17,14 @@ import logging
 import secrets
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
 from click.testing import CliRunner
-from tests.servers import ServerPool, ServerProcess, copy_sqlite, gunicorn, hypercorn
+from tests.servers import ServerPool, ServerProcess, gunicorn, hypercorn
 from tests.streamclients import Kind, Subscription, http_client
 
+from conftest import SettingsFactory
 from tandem.cli import main as cli
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
@@ -235,32 +235,33 @@ async def _exercise(server: ServerProcess, sent: Secrets, password: str, token: 
     ws_ok, ws_bad = (101, 401) if server.name == "hypercorn" else (501, 501)
     assert await _stream(server, "ws", ok, good) == ws_ok
     assert await _stream(server, "ws", ok, bad) == ws_bad
-    # The access line of a last request says that everything before it is logged.
+    await _wait_logged(server)
+
+
+async def _wait_logged(server: ServerProcess) -> None:
+    """Wait until ``server`` logged every request so far: the access line of a last one."""
     marker = uuid.uuid4().hex
     async with http_client(server.url) as http:
         await http.get("/api/v1/health", headers={"X-Request-ID": marker})
     server.wait_for_log(lambda line: marker in line and "access" in line)
 
 
-@pytest.fixture
-def servers(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[str, ServerPool]]:
-    db = copy_sqlite(sqlite_template, tmp_path / "tandem.db")
-    pool = ServerPool(log_dir=tmp_path / "servers")
-    try:
-        yield db, pool
-    finally:
-        pool.close()
-
-
 @pytest.mark.e2e
-async def test_no_secret_in_server_logs(servers: tuple[str, ServerPool], sent: Secrets) -> None:
-    db, pool = servers
-    settings = Settings(_env_file=None, env="testing", database_url=db)  # type: ignore[call-arg]
+async def test_no_secret_in_server_logs(
+    server_pool: ServerPool,
+    migrated_sqlite_url: str,
+    make_settings: SettingsFactory,
+    sent: Secrets,
+) -> None:
+    db = migrated_sqlite_url
+    settings = make_settings(database_url=db)
     password, token = await _add_identities(settings, sent)
-    wsgi, asgi = pool.start(gunicorn(db, workers=1, env=SERVER_ENV), hypercorn(db, env=SERVER_ENV))
+    wsgi, asgi = server_pool.start(
+        gunicorn(db, workers=1, env=SERVER_ENV), hypercorn(db, env=SERVER_ENV)
+    )
     for server in (wsgi, asgi):
         await _exercise(server, sent, password, token)
-    pool.close()  # what they write while stopping counts too
+    server_pool.close()  # what they write while stopping counts too
     for server in (wsgi, asgi):
         text = server.log_text()
         for status in (400, 401, 403, 429):  # the scan saw the errors
@@ -277,12 +278,16 @@ async def test_no_secret_in_server_logs(servers: tuple[str, ServerPool], sent: S
     ],
 )
 async def test_no_secret_from_unparsable_requests(
-    tmp_path: Path, sqlite_template: Path, sent: Secrets, name: str
+    server_pool: ServerPool,
+    migrated_sqlite_url: str,
+    make_settings: SettingsFactory,
+    sent: Secrets,
+    name: str,
 ) -> None:
     """Requests the server cannot even parse are logged without their credentials, as
     ``curl 'http://host/alerts/publish?auth=...&message=café'`` sends them."""
-    db = copy_sqlite(sqlite_template, tmp_path / "tandem.db")
-    settings = Settings(_env_file=None, env="testing", database_url=db)  # type: ignore[call-arg]
+    db = migrated_sqlite_url
+    settings = make_settings(database_url=db)
     _, token = await _add_identities(settings, sent)
     auth = sent.auth_param(f"Bearer {token}", urlsafe=True, padded=False)["auth"]
     lines = [
@@ -291,18 +296,12 @@ async def test_no_secret_from_unparsable_requests(
         f"GET /ok-x/json?auth={auth} HTTP/1.1 trailing",
     ]
     make = gunicorn if name == "gunicorn" else hypercorn
-    pool = ServerPool(log_dir=tmp_path / "servers")
-    try:
-        (server,) = pool.start(make(db, env=SERVER_ENV))
-        for line in lines:
-            answer = await _raw_request(server, f"{line}\r\nHost: x\r\n\r\n".encode())
-            assert answer.startswith(b"HTTP/1.1 4"), answer
-        marker = uuid.uuid4().hex
-        async with http_client(server.url) as http:
-            await http.get("/api/v1/health", headers={"X-Request-ID": marker})
-        server.wait_for_log(lambda line: marker in line and "access" in line)
-    finally:
-        pool.close()
+    (server,) = server_pool.start(make(db, env=SERVER_ENV))
+    for line in lines:
+        answer = await _raw_request(server, f"{line}\r\nHost: x\r\n\r\n".encode())
+        assert answer.startswith(b"HTTP/1.1 4"), answer
+    await _wait_logged(server)
+    server_pool.close()  # what it writes while stopping counts too
     assert sent.find(server.log_text()) == [], server.log_tail()
 
 
@@ -348,9 +347,9 @@ def log_lines() -> Iterator[list[str]]:
 
 
 def test_cli_user_and_token_keep_secrets_out_of_stderr_and_logs(
-    tmp_path: Path, sqlite_template: Path, sent: Secrets, log_lines: list[str]
+    migrated_sqlite_url: str, sent: Secrets, log_lines: list[str]
 ) -> None:
-    db = copy_sqlite(sqlite_template, tmp_path / "tandem.db")
+    db = migrated_sqlite_url
     env = {"TANDEM_ENV": "testing", "TANDEM_DATABASE_URL": db, "TANDEM_LOG_LEVEL": "debug"}
     runner = CliRunner()
 
