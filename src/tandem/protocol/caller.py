@@ -33,11 +33,13 @@ def caller(
 ) -> Caller:
     """Read the caller of one request. Malformed credentials raise :class:`Unauthorized`."""
     user, version = session.get(SESSION_USER), session.get(SESSION_VERSION)
+    ref = (user, version) if isinstance(user, str) and isinstance(version, str) else None
     return Caller(
         credentials=parse_credentials(headers.get("Authorization"), query.get("auth")),
-        session=(user, version) if isinstance(user, str) and isinstance(version, str) else None,
+        session=ref,
         client_ip=client_ip(remote_addr, headers.get("X-Forwarded-For"), settings.trusted_proxies),
-        cross_site=is_cross_site(headers, settings.base_url),
+        # Only a cookie makes the site of a request matter (and reading it costs time).
+        cross_site=ref is not None and is_cross_site(headers, settings.base_url),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,6 +25,8 @@ def client_ip(remote_addr: str | None, x_forwarded_for: str | None, trusted: Tru
     A peer that is not an IP address (a Unix socket) is returned as it is, or
     ``"unknown"`` when there is none.
     """
+    if not (x_forwarded_for and trusted):  # the common case: the peer is the client
+        return _normalized(remote_addr)
     peer = _parse(remote_addr)
     if peer is None:
         return remote_addr or "unknown"
@@ -37,6 +40,13 @@ def client_ip(remote_addr: str | None, x_forwarded_for: str | None, trusted: Tru
             if not _is_trusted(hop, trusted):
                 break
     return str(client)
+
+
+@lru_cache(maxsize=4096)
+def _normalized(remote_addr: str | None) -> str:
+    # Peers repeat (keep-alive, the same clients): parse each once.
+    peer = _parse(remote_addr)
+    return (remote_addr or "unknown") if peer is None else str(peer)
 
 
 def _parse(text: str | None) -> Address | None:
