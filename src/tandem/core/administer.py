@@ -26,20 +26,15 @@ async def require_admin(rt: Runtime, caller: Caller) -> Visitor:
     return visitor
 
 
-async def token_owner(rt: Runtime, caller: Caller, user: str | None) -> str | None:
-    """Whose tokens the caller may handle: their own, or ``user``'s for an admin.
-
-    ``None`` (an admin naming nobody) means every user's.
-    """
+async def token_owner(rt: Runtime, caller: Caller, user: str | None) -> tuple[Visitor, str]:
+    """The caller, and whose tokens it names: its own, or ``user``'s for an admin."""
     visitor = await identify(rt, caller)
     me = visitor.identity.user
     if me is None:
         raise Unauthorized("sign in to manage your tokens")
-    if user is None or user == me:
-        return None if visitor.identity.is_admin and user is None else me
-    if not visitor.identity.is_admin:
+    if user is not None and user != me and not visitor.identity.is_admin:
         raise Forbidden("only an admin may manage another user's tokens")
-    return user
+    return visitor, user or me
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -78,24 +73,21 @@ async def remove_user(rt: Runtime, caller: Caller, name: str) -> None:
 
 
 async def list_tokens(rt: Runtime, caller: Caller, user: str | None) -> list[Token]:
-    return await rt.tokens.list(await token_owner(rt, caller, user))
+    """The caller's tokens, or ``user``'s; an admin naming nobody gets everyone's."""
+    visitor, owner = await token_owner(rt, caller, user)
+    everyone = user is None and visitor.identity.is_admin
+    return await rt.tokens.list(None if everyone else owner)
 
 
 async def add_token(
     rt: Runtime, caller: Caller, user: str | None, *, label: str | None, expires: str | None
 ) -> IssuedToken:
-    owner = await token_owner(rt, caller, user)
-    if owner is None:  # an admin naming nobody: the token is their own
-        owner = (await identify(rt, caller)).identity.user
-    assert owner is not None  # token_owner refuses anonymous callers
+    _, owner = await token_owner(rt, caller, user)
     return await rt.tokens.add(owner, label=label, expires=expires)
 
 
 async def remove_token(rt: Runtime, caller: Caller, user: str | None, token: str) -> Token:
-    owner = await token_owner(rt, caller, user)
-    if owner is None:
-        owner = (await identify(rt, caller)).identity.user
-    assert owner is not None
+    _, owner = await token_owner(rt, caller, user)
     return await rt.tokens.remove(owner, token)
 
 

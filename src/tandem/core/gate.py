@@ -10,7 +10,7 @@ applies the abuse limits, and only then calls the service.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -69,17 +69,29 @@ async def identify(rt: Runtime, caller: Caller) -> Visitor:
     """
     identity = ANONYMOUS
     if caller.credentials is not None:
-        await rt.limits.check_login(caller.client_ip)
-        try:
-            identity = await rt.authenticate(caller.credentials)
-        except Unauthorized:
-            await rt.limits.login_failed(caller.client_ip)
-            raise
+        credentials = caller.credentials
+        identity = await login_attempt(rt, caller.client_ip, lambda: rt.authenticate(credentials))
     elif caller.session is not None:
         identity = await rt.identity_for_session(*caller.session)
         if not identity.is_anonymous and caller.cross_site:
             raise Forbidden(CROSS_SITE)
     return Visitor(identity, visitor_key(identity.user, caller.client_ip))
+
+
+async def login_attempt(
+    rt: Runtime, client_ip: str, attempt: Callable[[], Awaitable[Identity]]
+) -> Identity:
+    """Run ``attempt`` (a credential check) as a login attempt of ``client_ip``.
+
+    An address with too many failures gets :class:`TooManyRequests` before its
+    credentials are even checked; a failure (:class:`Unauthorized`) counts.
+    """
+    await rt.limits.check_login(client_ip)
+    try:
+        return await attempt()
+    except Unauthorized:
+        await rt.limits.login_failed(client_ip)
+        raise
 
 
 async def publish(rt: Runtime, caller: Caller, new: NewMessage) -> Message:
@@ -106,7 +118,11 @@ async def page(
 
 async def topics(rt: Runtime, caller: Caller) -> list[TopicStat]:
     """The topics that the caller may read, with their counts."""
-    visitor = await identify(rt, caller)
+    return await readable_topics(rt, await identify(rt, caller))
+
+
+async def readable_topics(rt: Runtime, visitor: Visitor) -> list[TopicStat]:
+    """The topics that an identified visitor may read, with their counts."""
     stats = await rt.topics()
     if not stats:
         return stats

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
-from tandem.core import administer, gate
+from tandem.core import gate
 from tandem.core.administer import require_admin
 from tandem.core.errors import Unauthorized
 from tandem.core.gate import Caller, identify
@@ -75,9 +75,8 @@ async def viewer(rt: Runtime, caller: Caller) -> Identity:
 
 async def home(rt: Runtime, caller: Caller) -> Home:
     """The topic list: the topics the caller may read."""
-    caller = _navigation(caller)
-    visitor = await identify(rt, caller)
-    return Home(visitor.identity, await gate.topics(rt, caller))
+    visitor = await identify(rt, _navigation(caller))
+    return Home(visitor.identity, await gate.readable_topics(rt, visitor))
 
 
 async def topic(rt: Runtime, caller: Caller, name: str) -> TopicPage:
@@ -88,16 +87,10 @@ async def topic(rt: Runtime, caller: Caller, name: str) -> TopicPage:
 
 
 async def sign_in(rt: Runtime, client_ip: str, username: str, password: str) -> Identity:
-    """Check the login form, as a login attempt of ``client_ip``.
-
-    An address with too many failures gets :class:`TooManyRequests` before its
-    password is even checked; a wrong one raises :class:`Unauthorized` and counts.
-    """
-    await rt.limits.check_login(client_ip)
+    """Check the login form, as a login attempt of ``client_ip`` (:func:`gate.login_attempt`)."""
     try:
-        identity = await rt.login(username, password)
+        identity = await gate.login_attempt(rt, client_ip, lambda: rt.login(username, password))
     except Unauthorized:
-        await rt.limits.login_failed(client_ip)
         # Not the name tried: people type their password into it.
         log.warning("web login failed", extra={"client_ip": client_ip})
         raise
@@ -121,10 +114,10 @@ async def issue_token(
 ) -> IssuedToken:
     """Issue ``user`` a token from the tokens page: admins only, as every admin page."""
     await require_admin(rt, caller)
-    return await administer.add_token(rt, caller, user, label=label, expires=expires)
+    return await rt.tokens.add(user, label=label, expires=expires)
 
 
 async def remove_token(rt: Runtime, caller: Caller, user: str, prefix: str) -> Token:
     """Remove ``user``'s token ``prefix`` from the tokens page (admins only)."""
     await require_admin(rt, caller)
-    return await administer.remove_token(rt, caller, user, prefix)
+    return await rt.tokens.remove(user, prefix)
