@@ -224,3 +224,87 @@ async def test_close_all_closes_current_and_future_subscriptions() -> None:
     hub.deliver([_msg(2, "a")])
     assert await late.take(60) == []
     assert len(late._items) == 0
+
+
+# --- Writing through a sink -------------------------------------------------------------
+
+
+class _Sink:
+    """Records what the hub writes; refuses (falls behind) once ``room`` is used up."""
+
+    def __init__(self, room: int = 1_000) -> None:
+        self.room = room
+        self.written: list[Message] = []
+
+    def __call__(self, envelope: Envelope) -> bool:
+        if len(self.written) >= self.room:
+            return False
+        self.written.append(envelope.message)
+        return True
+
+
+async def test_a_sink_gets_live_messages_at_once_and_nothing_is_queued() -> None:
+    hub = Hub(queue_limit=2)
+    sub = hub.subscribe(["t"], EVERYTHING)
+    other = hub.subscribe(["t"], EVERYTHING)
+    sink = _Sink()
+    hub.deliver([_msg(1)])
+    # Something is queued: switching now could let a later message overtake it.
+    assert not sub.write_through(sink, after=0)
+    assert _seqs(await _drain(sub)) == [1]
+    assert sub.write_through(sink, after=1)
+    assert (hub.count, hub.written_through) == (2, 1)
+
+    # More than the queue could hold: a sink has no queue to overflow.
+    hub.deliver([_msg(2), _msg(3, "other"), _msg(4, tags=("x",)), _msg(5)])
+    assert _seqs(sink.written) == [2, 4, 5]
+    assert sub.floor == 5
+    assert sub.closed is None
+    assert await sub.take(0) is None  # nothing queued, not closed: a zero wait times out
+    # The subscriber beside it still queues (and overflows) as before.
+    assert other.closed == SLOW_CONSUMER
+
+    # Filters still apply before the sink sees anything.
+    picky = hub.subscribe(["t"], MessageFilter(tags=frozenset({"x"})))
+    picky_sink = _Sink()
+    assert picky.write_through(picky_sink, after=hub.last_seq)
+    hub.deliver([_msg(6), _msg(7, tags=("x", "y"))])
+    assert _seqs(picky_sink.written) == [7]
+    assert _seqs(sink.written) == [2, 4, 5, 6, 7]
+
+
+async def test_a_sink_starts_after_what_was_handed_out() -> None:
+    hub = Hub(queue_limit=10)
+    sub = hub.subscribe(["t"], EVERYTHING)
+    sink = _Sink()
+    # The stream read history up to seq 6 while the hub was only at 3.
+    assert sub.write_through(sink, after=6)
+    hub.deliver([_msg(seq) for seq in range(4, 10)])
+    assert _seqs(sink.written) == [7, 8, 9]
+
+
+async def test_write_through_is_refused_while_paused_or_closed() -> None:
+    hub = Hub(queue_limit=10)
+    paused = hub.subscribe(["t"], EVERYTHING, paused=True)
+    assert not paused.write_through(_Sink(), after=0)
+    paused.paused = False
+    assert paused.write_through(_Sink(), after=0)
+    closed = hub.subscribe(["t"], EVERYTHING)
+    closed.close(SHUTTING_DOWN)
+    assert not closed.write_through(_Sink(), after=0)
+    assert closed.sink is None
+
+
+async def test_a_sink_that_falls_behind_closes_the_subscriber() -> None:
+    hub = Hub(queue_limit=100)
+    sub = hub.subscribe(["t"], EVERYTHING)
+    sink = _Sink(room=2)
+    assert sub.write_through(sink, after=0)
+    waiting = asyncio.create_task(sub.take(60))
+    await asyncio.sleep(0)
+    hub.deliver([_msg(1), _msg(2), _msg(3), _msg(4)])
+    assert sub.closed == SLOW_CONSUMER
+    async with asyncio.timeout(10):
+        assert await waiting == []  # the stream's task wakes up to say goodbye
+    assert _seqs(sink.written) == [1, 2]  # nothing after the refusal
+    assert sub.floor == 2

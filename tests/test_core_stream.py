@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable, Sequence
 
@@ -11,7 +12,7 @@ from tests.conftest import CACHE_SECONDS, CLOCK_START, Clock
 
 from tandem.core import migrate
 from tandem.core import stream as stream_module
-from tandem.core.hub import SHUTTING_DOWN, SLOW_CONSUMER
+from tandem.core.hub import SHUTTING_DOWN, SLOW_CONSUMER, Envelope
 from tandem.core.runtime import Runtime
 from tandem.core.schemas import (
     SINCE_ALL,
@@ -544,3 +545,90 @@ async def test_latest_on_an_empty_topic_gets_everything_published_while_opening(
     burst = [await rt.publish(NewMessage(topic="fresh", message=str(i))) for i in range(3)]
     events = await _through_sentinel(rt, stream)
     assert _messages(events) == burst
+
+
+# --- writing through a sink ----------------------------------------------------------------
+
+
+class _Pump:
+    """Drives a stream as a door's task does, and records what reaches its sink."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.events: list[Event] = []
+        self.written: list[Message] = []
+        self.refuse = False
+        stream.write_through(self._sink)
+        self._task = asyncio.create_task(self._run())
+
+    def _sink(self, envelope: Envelope) -> bool:
+        if self.refuse:
+            return False
+        self.written.append(envelope.message)
+        return True
+
+    async def _run(self) -> None:
+        while (batch := await self.stream.next_batch()) is not None:
+            self.events.extend(batch)
+
+    def delivered(self) -> list[Message]:
+        """Messages in the order the client would read them: events, then the sink's."""
+        return _messages(self.events) + self.written
+
+    async def wait(self, done: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT):
+            while not done():
+                if self._task.done():
+                    self._task.result()  # raises what ended it
+                    raise AssertionError(f"the stream ended early: {_kinds(self.events)}")
+                await asyncio.sleep(0.005)
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.stream.close()
+
+
+async def test_live_messages_go_through_the_sink_after_history_without_gap_or_duplicate(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_module, "HISTORY_BATCH", PAGE)
+    stored = [await rt.publish(NewMessage(topic="t", message=f"h{i}")) for i in range(20)]
+    expected = stored[8:]
+    pump = _Pump(_open(rt, ["t"], parse_since(stored[7].id, now=rt.now())))
+    try:
+        # Published while the stream reads its history pages and goes live.
+        for i in range(30):
+            expected.append(await rt.publish(NewMessage(topic="t", message=f"bg{i}")))
+            await asyncio.sleep(0)
+        await pump.wait(lambda: rt.hub.written_through == 1)
+        expected.append(await rt.publish(NewMessage(topic="t", message="after the switch")))
+        await pump.wait(lambda: len(pump.delivered()) >= len(expected))
+        sentinel = await rt.publish(NewMessage(topic=pump.stream.topics[-1], message="end"))
+        await pump.wait(lambda: bool(pump.written) and pump.written[-1] == sentinel)
+    finally:
+        await pump.aclose()
+    got = pump.delivered()
+    assert got == [*expected, sentinel], "missing, repeated or out of order"
+    assert pump.written, "nothing went through the sink"
+    assert pump.events[0].kind == "open"
+    assert set(_kinds(pump.events[1:])) <= {"message", "keepalive"}
+    assert pump.stream.last_seq == sentinel.seq
+    assert rt.hub.written_through == 0  # it left the hub
+
+
+async def test_a_sink_that_falls_behind_ends_the_stream_with_close(rt: Runtime) -> None:
+    pump = _Pump(_open(rt, ["t"], SINCE_NONE))
+    try:
+        await pump.wait(lambda: rt.hub.written_through == 1)
+        first = await rt.publish(NewMessage(topic="t", message="fits"))
+        await pump.wait(lambda: pump.written == [first])
+        pump.refuse = True
+        await rt.publish(NewMessage(topic="t", message="does not"))
+        await pump.wait(lambda: bool(pump.events) and pump.events[-1].kind == "close")
+        assert pump.events[-1].detail == SLOW_CONSUMER
+        await pump.wait(lambda: rt.hub.count == 0)
+    finally:
+        await pump.aclose()
+    assert pump.written == [first]

@@ -266,7 +266,13 @@ async def test_wsgi_stream_slots_run_out_with_503_and_recover(
             await first.start()
             await second.start()
             usage = (await http.get("/api/v1/streams")).json()
-            assert usage == {"door": "wsgi", "pid": usage["pid"], "in_use": 2, "slots": 2}
+            assert usage == {
+                "door": "wsgi",
+                "pid": usage["pid"],
+                "in_use": 2,
+                "slots": 2,
+                "direct": 0,
+            }
 
             for kind in HTTP_KINDS:
                 refused = await http.get(f"/{topic}/{kind}")

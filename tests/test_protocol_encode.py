@@ -7,8 +7,10 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import h11
 import orjson
 import pytest
+from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from tandem.core import errors as core_errors
 from tandem.core.errors import (
@@ -19,16 +21,23 @@ from tandem.core.errors import (
     Unavailable,
     Unsupported,
 )
+from tandem.core.hub import Envelope
 from tandem.core.ids import encode_id
 from tandem.core.schemas import Message, MessagePage, TopicStat
+from tandem.core.stream import Event
 from tandem.protocol.api import health_body, message_body, page_body, topics_body
 from tandem.protocol.encode import (
     SSE_RETRY_MS,
+    Format,
+    encode_event,
+    http_chunk,
     message_dict,
     message_json,
     ndjson,
     raw_line,
     sse_frame,
+    websocket_text_frame,
+    wire_message,
 )
 from tandem.protocol.errors import (
     STATUS_FOR,
@@ -148,6 +157,64 @@ def test_raw_line_flattens_line_breaks(text: str, expected: bytes) -> None:
     assert line == expected
     assert line.count(b"\n") == 1
     assert b"\r" not in line
+
+
+# --- bytes for the connection (written to the socket directly) ---------------------------
+
+
+def _read_chunked_body(*chunks: bytes) -> bytes:
+    """What h11, as a client, reads from a chunked response carrying ``chunks``."""
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="GET", target="/t/sse", headers=[("Host", "x")]))
+    client.send(h11.EndOfMessage())
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    client.receive_data(head + b"".join(chunks) + b"0\r\n\r\n")
+    body = b""
+    while not isinstance(event := client.next_event(), h11.EndOfMessage):
+        assert not isinstance(event, h11.PAUSED | h11.NEED_DATA), event
+        if isinstance(event, h11.Data):
+            body += event.data
+    return body
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 255, 4096, 70_000])
+def test_http_chunk_is_read_back_by_h11(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    assert _read_chunked_body(http_chunk(data), http_chunk(b"next")) == data + b"next"
+
+
+def _read_server_frame(frame: bytes) -> tuple[Opcode, str]:
+    """A server frame as wsproto, on the client's side, reads it."""
+    client = FrameProtocol(client=True, extensions=[])
+    client.receive_bytes(frame)
+    (received,) = list(client.received_frames())
+    assert received.frame_finished
+    assert received.message_finished
+    return received.opcode, received.payload
+
+
+# Each side of the three length encodings of RFC 6455 (7, 16 and 64 bits), in bytes.
+@pytest.mark.parametrize("length", [0, 125, 126, 65_535, 65_536, 200_000])
+def test_websocket_text_frame_is_read_back_by_wsproto(length: int) -> None:
+    text = "x" * length
+    assert _read_server_frame(websocket_text_frame(text.encode())) == (Opcode.TEXT, text)
+
+
+def test_websocket_text_frame_carries_utf8() -> None:
+    text = '{"message":"héllo wörld ✓ 🎉"}'
+    assert _read_server_frame(websocket_text_frame(text.encode())) == (Opcode.TEXT, text)
+
+
+@pytest.mark.parametrize("fmt", ["json", "sse", "raw", "ws"])
+def test_wire_message_is_the_stream_encoding_framed_once(fmt: Format) -> None:
+    envelope = Envelope(_message(text="héllo\nwörld", **FULL))
+    wire = wire_message(envelope, fmt)
+    assert wire_message(envelope, fmt) is wire  # made once, shared by every subscriber
+    unframed = encode_event(Event("message", 0, "alerts", envelope), fmt)
+    if fmt == "ws":
+        assert _read_server_frame(wire) == (Opcode.TEXT, unframed.decode())
+    else:
+        assert _read_chunked_body(wire) == unframed
 
 
 # --- REST bodies ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tandem.core.hub import Envelope, Hub, Subscriber
+from tandem.core.hub import Envelope, Hub, Sink, Subscriber
 from tandem.core.schemas import HistoryQuery, Message, MessageFilter, Since
 
 EventKind = Literal["open", "keepalive", "message", "gap", "close"]
@@ -76,12 +76,23 @@ class Stream:
         self._subscriber: Subscriber | None = None
         self._last_seq = 0
         self._registered_at = 0
+        self._sink: Sink | None = None
         self._phase: Literal["open", "history", "settle", "live", "done"] = "open"
 
     @property
     def last_seq(self) -> int:
         """The sequence number of the last message handed out."""
-        return self._last_seq
+        # Messages written through a sink move the subscriber's floor instead.
+        floor = self._subscriber.floor if self._subscriber is not None else 0
+        return max(self._last_seq, floor)
+
+    def write_through(self, sink: Sink) -> None:
+        """Let live messages go straight to ``sink`` once history is behind.
+
+        The stream switches at the first moment its queue is empty in the live
+        phase; from then on its batches carry only keepalives and the close.
+        """
+        self._sink = sink
 
     def _event(
         self, kind: EventKind, envelope: Envelope | None = None, detail: str | None = None
@@ -114,6 +125,7 @@ class Stream:
     def close(self) -> None:
         """Leave the hub. Idempotent; call it however the stream ends."""
         if self._subscriber is not None:
+            self._last_seq = self.last_seq
             self._hub.unsubscribe(self._subscriber)
             self._subscriber = None
         self._phase = "done"
@@ -168,6 +180,8 @@ class Stream:
         return self._messages(page)
 
     async def _live(self, subscriber: Subscriber) -> list[Event]:
+        if self._sink is not None and subscriber.write_through(self._sink, after=self._last_seq):
+            self._sink = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.keepalive
         while True:

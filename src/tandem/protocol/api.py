@@ -32,9 +32,13 @@ def topics_body(stats: list[TopicStat]) -> bytes:
     )
 
 
-def streams_body(*, door: str, pid: int, in_use: int, slots: int | None) -> bytes:
-    """Stream usage of the serving process; ``slots`` is ``None`` where unbounded."""
-    return orjson.dumps({"door": door, "pid": pid, "in_use": in_use, "slots": slots})
+def streams_body(*, door: str, pid: int, in_use: int, slots: int | None, direct: int = 0) -> bytes:
+    """Stream usage of the serving process; ``slots`` is ``None`` where unbounded.
+
+    ``direct`` counts the streams whose messages the hub writes straight to the socket.
+    """
+    body = {"door": door, "pid": pid, "in_use": in_use, "slots": slots, "direct": direct}
+    return orjson.dumps(body)
 
 
 def health_body(*, database: str) -> bytes:

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import orjson
+from wsproto.frame_protocol import FrameProtocol
 
+from tandem.core.hub import Envelope
 from tandem.core.schemas import Message
 from tandem.core.stream import Event
 
@@ -121,3 +123,44 @@ def encode_poll(messages: Iterable[Message], fmt: Format) -> bytes:
     """Stored messages for ``poll=1``, in the stream's own format."""
     encode = _MESSAGE_ENCODERS[fmt]
     return b"".join(encode(msg) for msg in messages)
+
+
+# --- Bytes for the connection itself --------------------------------------------
+# A door that writes to its client's socket directly (tandem.core.hub.Sink) sends a
+# message framed for that connection: one HTTP/1.1 chunk, or one WebSocket frame.
+# The same bytes suit every subscriber, so each message is framed once per format.
+
+
+def http_chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked HTTP/1.1 body (RFC 9112, section 7.1).
+
+    Nothing for no data: a chunk of size 0 would end the body.
+    """
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+
+
+# Stateless between calls as used here: whole messages (fin), no extensions.
+_SERVER_FRAMES = FrameProtocol(client=False, extensions=[])
+
+
+def websocket_text_frame(text: bytes) -> bytes:
+    """UTF-8 ``text`` as one unmasked, unfragmented server text frame (RFC 6455)."""
+    return bytes(_SERVER_FRAMES.send_data(text.decode(), fin=True))
+
+
+def _chunked(encode: Callable[[Message], bytes]) -> Callable[[Message], bytes]:
+    return lambda msg: http_chunk(encode(msg))
+
+
+_WIRE_ENCODERS: dict[str, tuple[str, Callable[[Message], bytes]]] = {
+    "json": ("json:chunk", _chunked(_MESSAGE_ENCODERS["json"])),
+    "sse": ("sse:chunk", _chunked(_MESSAGE_ENCODERS["sse"])),
+    "raw": ("raw:chunk", _chunked(_MESSAGE_ENCODERS["raw"])),
+    "ws": ("ws:frame", lambda msg: websocket_text_frame(message_json(msg))),
+}
+
+
+def wire_message(envelope: Envelope, fmt: Format) -> bytes:
+    """The message of ``envelope`` framed for the connection (see above), made once."""
+    key, encode = _WIRE_ENCODERS[fmt]
+    return envelope.encoded(key, encode)

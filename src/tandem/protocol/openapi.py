@@ -615,6 +615,11 @@ def build_document() -> dict[str, Any]:
                                             "pid": {"type": "integer"},
                                             "in_use": {"type": "integer"},
                                             "slots": {"type": ["integer", "null"]},
+                                            "direct": {
+                                                "type": "integer",
+                                                "description": "streams written to "
+                                                "their sockets directly",
+                                            },
                                         },
                                     }
                                 }

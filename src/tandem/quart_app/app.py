@@ -15,6 +15,7 @@ from tandem.quart_app import errors
 from tandem.quart_app.api import bp as api_bp
 from tandem.quart_app.bench import bp as bench_bp
 from tandem.quart_app.compression import use_websocket_compression
+from tandem.quart_app.direct import keep_send
 from tandem.quart_app.main import bp as main_bp
 from tandem.quart_app.streams import close_streams_on_signal
 from tandem.quart_app.wire import bp as wire_bp
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.register_blueprint(wire_bp)
     if settings.bench_routes:
         app.register_blueprint(bench_bp)
+    # Streams write live messages to their sockets directly (see direct.py).
+    app.asgi_app = keep_send(app.asgi_app)  # type: ignore[method-assign,assignment]
     return app
 
 

@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import FrameType
 from typing import Any
 
-from quart import Response, Websocket
+from quart import Response, Websocket, request
 
 from tandem.core import gate
 from tandem.core.errors import TandemError
@@ -30,6 +30,7 @@ from tandem.protocol.encode import (
 from tandem.protocol.errors import from_exception
 from tandem.protocol.publish import parse_ws_publish
 from tandem.protocol.subscribe import SubscribeRequest
+from tandem.quart_app.direct import connection_sink
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +60,35 @@ async def stream_response(
         return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt], headers=skipped)
     subscription = await gate.subscribe(rt, grant, sub.since, sub.filter)
     response = Response(
-        _chunks(subscription, fmt), mimetype=MIMETYPES[fmt], headers=STREAM_HEADERS | skipped
+        _chunks(subscription, fmt, request.scope, rt.settings.subscriber_queue),
+        mimetype=MIMETYPES[fmt],
+        headers=STREAM_HEADERS | skipped,
     )
     # Quart cuts responses after RESPONSE_TIMEOUT; a stream lives as long as its client.
     response.timeout = None
     return response
 
 
-async def _chunks(subscription: gate.Subscription, fmt: Format) -> AsyncIterator[bytes]:
+async def _chunks(
+    subscription: gate.Subscription, fmt: Format, scope: Mapping[str, object], limit: int
+) -> AsyncIterator[bytes]:
     # Quart cancels this generator when the client goes away; finally leaves the hub.
     try:
+        # The stream switches once it is live: after this response's head and first events.
+        _write_through(subscription, scope, fmt, limit)
         async for batch in subscription.stream.batches():
             yield encode_batch(batch, fmt)
     finally:
         subscription.close()
+
+
+def _write_through(
+    subscription: gate.Subscription, scope: Mapping[str, object], fmt: Format, limit: int
+) -> None:
+    """Let the hub write live messages to the socket itself, where the server allows."""
+    sink = connection_sink(scope, fmt, limit)
+    if sink is not None:
+        subscription.stream.write_through(sink)
 
 
 async def websocket_session(
@@ -97,6 +113,7 @@ async def websocket_session(
     try:
         await ws.accept(headers=skipped_topics(grant.forbidden))
         receiver = asyncio.create_task(_receive_publishes(rt, ws, grant.visitor, topics))
+        _write_through(subscription, ws.scope, "ws", rt.settings.subscriber_queue)
         async for batch in subscription.stream.batches():
             for event in batch:
                 await ws.send(encode_event(event, "ws").decode())

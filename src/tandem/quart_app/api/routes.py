@@ -24,8 +24,11 @@ async def health() -> Response:
 
 @bp.get("/streams")
 async def streams() -> Response:
-    in_use = runtime().hub.count
-    return json_response(streams_body(door="asgi", pid=os.getpid(), in_use=in_use, slots=None))
+    hub = runtime().hub
+    body = streams_body(
+        door="asgi", pid=os.getpid(), in_use=hub.count, slots=None, direct=hub.written_through
+    )
+    return json_response(body)
 
 
 @bp.get("/topics")
