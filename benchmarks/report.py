@@ -464,9 +464,11 @@ def guide_fanout(results: dict[str, Any]) -> str:
     return (
         "**Fan-out on one process grows with the audience.** Publish-to-receive latency on one"
         f" hypercorn process: {'; '.join(parts)}. At {biggest['subscribers']:,} subscribers each"
-        f" delivery cost {num(biggest.get('server_cpu_us_per_delivery'))} us of server CPU and the"
-        " last subscriber waits for all the others: for big audiences on one topic, spread the"
-        f" subscribers over several processes behind the relay. {ref('fanout')}"
+        f" delivery cost {num(biggest.get('server_cpu_us_per_delivery'))} us of server CPU, most"
+        " of it the kernel's send: the hub writes each message's bytes straight to hypercorn's"
+        ' sockets (the architecture\'s "Direct writes"). Still, the last subscriber waits for'
+        " all the others: for audiences beyond what one core reaches within your latency budget,"
+        f" spread the subscribers over several processes behind the relay. {ref('fanout')}"
     )
 
 
