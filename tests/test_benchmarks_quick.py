@@ -209,3 +209,21 @@ def test_render_regenerates_the_same_report(quick: dict[str, Any], tmp_path: Pat
     strip = re.compile(r"\]\((?!img/|#)[^)]*\)")
     assert strip.sub("]()", again) == strip.sub("]()", first)
     assert {p.name for p in (tmp_path / "img").iterdir()} == set(report.IMAGES.values())
+
+
+def test_portal_hop_benchmark_compares_both_loops() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.portal", "--hops", "800", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {
+        found[1]: (float(found[2]), float(found[3]))
+        for found in re.finditer(r"^(asyncio|uvloop) +([\d.]+) +([\d.]+)$", done.stdout, re.M)
+    }
+    assert set(rows) == {"asyncio", "uvloop"}, done.stdout
+    assert all(value > 0 for row in rows.values() for value in row), done.stdout
+    assert re.search(r"asyncio / uvloop: \d+\.\d\dx wall, \d+\.\d\dx cpu", done.stdout)

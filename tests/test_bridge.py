@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from tandem.bridge import CorePortal, Portal
 from tandem.core.errors import Unavailable
@@ -29,6 +30,23 @@ def test_call_runs_on_the_portal_loop_and_returns_the_result() -> None:
         assert portal.call(where()) == ("tandem-portal", True)
     finally:
         portal.stop()
+
+
+def test_the_portal_runs_uvloop_unless_told_otherwise() -> None:
+    for factory, loop_type in (
+        (None, uvloop.Loop),
+        (asyncio.new_event_loop, asyncio.BaseEventLoop),
+    ):
+        portal = Portal() if factory is None else Portal(loop_factory=factory)
+        try:
+
+            async def loop() -> asyncio.AbstractEventLoop:
+                return asyncio.get_running_loop()
+
+            assert isinstance(portal.call(loop()), loop_type)
+            assert portal.call(loop()) is portal.loop
+        finally:
+            portal.stop()
 
 
 def test_calling_the_portal_from_its_own_thread_is_refused() -> None:
