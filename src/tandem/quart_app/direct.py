@@ -26,7 +26,6 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, cast
 
-import h11
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
@@ -111,11 +110,10 @@ def connection_sink(scope: Mapping[str, object], fmt: Format, limit: int) -> Sin
     protocol = getattr(stream.send, "__self__", None)
     if not isinstance(protocol, H11Protocol):  # HTTP/2 multiplexes one socket
         return None
-    connection = protocol.connection
-    if fmt != "ws" and not (
-        isinstance(connection, h11.Connection) and connection.their_http_version == b"1.1"
-    ):
-        return None  # HTTP/1.0: no chunked framing, the body ends at the close
+    # h11's connection until an upgrade; HTTP/1.0 has no chunked framing (the body ends
+    # at the close), and the version of a WebSocket's handshake does not matter.
+    if fmt != "ws" and getattr(protocol.connection, "their_http_version", None) != b"1.1":
+        return None
     server = getattr(protocol.send, "__self__", None)
     if not isinstance(server, TCPServer):
         return None
