@@ -19,7 +19,9 @@ import redis
 from asgiref.wsgi import WsgiToAsgi
 
 from tandem.core import migrate
+from tandem.core.ids import encode_id
 from tandem.core.runtime import Runtime
+from tandem.core.schemas import Message
 from tandem.core.settings import Settings
 from tandem.flask_app import create_app as create_flask_app
 from tandem.quart_app import create_app as create_quart_app
@@ -174,6 +176,23 @@ async def client(
 # --- a hand-moved clock and a runtime on it (core tests on both databases) -----------------
 
 CLOCK_START = 1_700_000_000
+
+
+def make_message(
+    seq: int = 1, text: str = "hello", *, topic: str = "alerts", **options: object
+) -> Message:
+    """A message as the store hands it out, for tests that need one without a database."""
+    return Message(
+        id=encode_id(seq),
+        seq=seq,
+        time=1_700_000_000,
+        expires=1_700_043_200,
+        topic=topic,
+        message=text,
+        **options,  # type: ignore[arg-type]
+    )
+
+
 CACHE_SECONDS = 3600
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import h11
 import orjson
 import pytest
+from tests.conftest import make_message
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from tandem.core import errors as core_errors
@@ -22,8 +23,7 @@ from tandem.core.errors import (
     Unsupported,
 )
 from tandem.core.hub import Envelope
-from tandem.core.ids import encode_id
-from tandem.core.schemas import Message, MessagePage, TopicStat
+from tandem.core.schemas import MessagePage, TopicStat
 from tandem.core.stream import Event
 from tandem.protocol.api import health_body, message_body, page_body, topics_body
 from tandem.protocol.encode import (
@@ -51,18 +51,6 @@ from tandem.protocol.openapi import build_document, document_json
 BASE_KEYS = {"id", "time", "expires", "event", "topic", "message"}
 
 
-def _message(seq: int = 1, text: str = "hello", **options: Any) -> Message:
-    return Message(
-        id=encode_id(seq),
-        seq=seq,
-        time=1_700_000_000,
-        expires=1_700_043_200,
-        topic="alerts",
-        message=text,
-        **options,
-    )
-
-
 FULL: dict[str, Any] = {
     "title": "Backup",
     "priority": 4,
@@ -75,7 +63,7 @@ FULL: dict[str, Any] = {
 
 
 def test_message_dict_omits_unset_options() -> None:
-    msg = _message()
+    msg = make_message()
     assert message_dict(msg) == {
         "id": msg.id,
         "time": 1_700_000_000,
@@ -87,7 +75,7 @@ def test_message_dict_omits_unset_options() -> None:
 
 
 def test_message_dict_includes_set_options() -> None:
-    data = message_dict(_message(**FULL))
+    data = message_dict(make_message(**FULL))
     assert set(data) == BASE_KEYS | {"title", "priority", "tags", "click"}
     assert (data["title"], data["priority"], data["tags"], data["click"]) == (
         "Backup",
@@ -99,25 +87,29 @@ def test_message_dict_includes_set_options() -> None:
 
 @pytest.mark.parametrize("option", sorted(FULL))
 def test_message_dict_includes_each_option_alone(option: str) -> None:
-    data = message_dict(_message(**{option: FULL[option]}))
+    data = message_dict(make_message(**{option: FULL[option]}))
     assert set(data) == BASE_KEYS | {option}
 
 
 def test_message_dict_keeps_an_empty_title_but_not_empty_tags() -> None:
     # None means unset; an empty tuple of tags means no tags.
-    data = message_dict(_message(title="", tags=()))
+    data = message_dict(make_message(title="", tags=()))
     assert data["title"] == ""
     assert "tags" not in data
 
 
 def test_message_json_and_message_body_are_the_dict() -> None:
-    msg = _message(**FULL)
+    msg = make_message(**FULL)
     assert orjson.loads(message_json(msg)) == orjson.loads(orjson.dumps(message_dict(msg)))
     assert orjson.loads(message_body(msg)) == orjson.loads(message_json(msg))
 
 
 def test_ndjson_is_one_object_per_line() -> None:
-    msgs = [_message(1, "one"), _message(2, "two\nlines"), _message(3, "three", title="t")]
+    msgs = [
+        make_message(1, "one"),
+        make_message(2, "two\nlines"),
+        make_message(3, "three", title="t"),
+    ]
     body = ndjson(msgs)
     assert body.endswith(b"\n")
     lines = body.split(b"\n")
@@ -130,7 +122,7 @@ def test_ndjson_of_nothing_is_empty() -> None:
 
 
 def test_sse_frame_has_id_retry_and_data() -> None:
-    msg = _message(42, "multi\nline\r\ntext")
+    msg = make_message(42, "multi\nline\r\ntext")
     frame = sse_frame(msg)
     assert frame.endswith(b"\n\n")
     fields = frame[:-2].decode().split("\n")
@@ -153,7 +145,7 @@ def test_sse_frame_has_id_retry_and_data() -> None:
     ],
 )
 def test_raw_line_flattens_line_breaks(text: str, expected: bytes) -> None:
-    line = raw_line(_message(text=text))
+    line = raw_line(make_message(text=text))
     assert line == expected
     assert line.count(b"\n") == 1
     assert b"\r" not in line
@@ -207,7 +199,7 @@ def test_websocket_text_frame_carries_utf8() -> None:
 
 @pytest.mark.parametrize("fmt", ["json", "sse", "raw", "ws"])
 def test_wire_message_is_the_stream_encoding_framed_once(fmt: Format) -> None:
-    envelope = Envelope(_message(text="héllo\nwörld", **FULL))
+    envelope = Envelope(make_message(text="héllo\nwörld", **FULL))
     wire = wire_message(envelope, fmt)
     assert wire_message(envelope, fmt) is wire  # made once, shared by every subscriber
     unframed = encode_event(Event("message", 0, "alerts", envelope), fmt)
@@ -221,7 +213,7 @@ def test_wire_message_is_the_stream_encoding_framed_once(fmt: Format) -> None:
 
 
 def test_page_body() -> None:
-    msgs = [_message(1), _message(2)]
+    msgs = [make_message(1), make_message(2)]
     data = orjson.loads(page_body(MessagePage(messages=msgs, next_cursor=msgs[-1].id)))
     assert data == {"messages": [message_dict(m) for m in msgs], "next_cursor": msgs[-1].id}
     last = orjson.loads(page_body(MessagePage(messages=[], next_cursor=None)))

@@ -13,10 +13,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import uvloop
+from tests.conftest import make_message
 
 from tandem.core.hub import Envelope
-from tandem.core.ids import encode_id
-from tandem.core.schemas import Message
 from tandem.protocol.encode import wire_message
 from tandem.quart_app.direct import SEND_KEY, SocketSink, connection_sink
 
@@ -25,16 +24,7 @@ WAIT = 20.0
 
 
 def _envelope(seq: int, text: str = "hello") -> Envelope:
-    return Envelope(
-        Message(
-            id=encode_id(seq),
-            seq=seq,
-            time=1_700_000_000,
-            expires=1_700_043_200,
-            topic="t",
-            message=text,
-        )
-    )
+    return Envelope(make_message(seq, text))
 
 
 Connected = Callable[[asyncio.WriteTransport, socket.socket], Awaitable[None]]
