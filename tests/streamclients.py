@@ -565,6 +565,21 @@ async def publish(
     return sent
 
 
+async def stream_usage_until(
+    client: httpx.AsyncClient,
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    base_url: str = "",
+    timeout: float = TIMEOUT,
+) -> dict[str, Any]:
+    """Poll ``GET /api/v1/streams`` until ``done(answer)``; return that answer."""
+    usage: dict[str, Any] = {}
+    async with asyncio.timeout(timeout):
+        while not done(usage := (await client.get(f"{base_url}/api/v1/streams")).json()):
+            await asyncio.sleep(0.05)
+    return usage
+
+
 async def publish_many(
     client: httpx.AsyncClient,
     base_url: str,

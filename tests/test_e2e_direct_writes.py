@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
-from typing import Any
 
-import httpx
 import pytest
 from tests.servers import ServerPool, ServerProcess, assert_no_tracebacks, hypercorn
-from tests.streamclients import KINDS, Subscription, http_client, publish
+from tests.streamclients import KINDS, Subscription, http_client, publish, stream_usage_until
 
 pytestmark = pytest.mark.e2e
 
@@ -38,16 +35,6 @@ def _topic(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def _usage_until(
-    http: httpx.AsyncClient, done: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    usage: dict[str, Any] = {}
-    async with asyncio.timeout(WAIT):
-        while not done(usage := (await http.get("/api/v1/streams")).json()):
-            await asyncio.sleep(0.02)
-    return usage
-
-
 @pytest.fixture
 def asgi(server_pool: ServerPool, migrated_sqlite_url: str) -> ServerProcess:
     (server,) = server_pool.start(hypercorn(migrated_sqlite_url, env=ENV))
@@ -63,7 +50,7 @@ async def test_every_kind_is_written_directly_and_read_back_by_real_clients(
     try:
         await asyncio.gather(*(sub.start() for sub in subs))
         async with http_client(asgi.url) as http:
-            usage = await _usage_until(http, lambda u: u.get("direct") == len(subs))
+            usage = await stream_usage_until(http, lambda u: u.get("direct") == len(subs))
             assert usage["in_use"] == len(subs), usage
             sent = [await publish(http, asgi.url, topic, text) for text in TEXTS]
             await asyncio.gather(*(sub.wait_messages(len(sent)) for sub in subs))
@@ -93,7 +80,7 @@ async def test_every_kind_is_written_directly_and_read_back_by_real_clients(
     assert ws_both.kinds().count("error") == 1, ws_both
 
     async with http_client(asgi.url) as http:
-        await _usage_until(http, lambda u: (u.get("in_use"), u.get("direct")) == (0, 0))
+        await stream_usage_until(http, lambda u: (u.get("in_use"), u.get("direct")) == (0, 0))
     assert_no_tracebacks(asgi)
 
 
@@ -118,7 +105,7 @@ async def test_an_http_1_0_client_gets_an_unchunked_stream_through_asgi(
             assert not any(h.lower().startswith(b"transfer-encoding") for h in head), head
             assert await curl.stdout.readline() == b"\n"  # the open event, on a raw stream
         async with http_client(asgi.url) as http:
-            usage = await _usage_until(http, lambda u: u.get("in_use") == 1)
+            usage = await stream_usage_until(http, lambda u: u.get("in_use") == 1)
             assert usage["direct"] == 0, usage
             for text in ("one", "two"):
                 await publish(http, asgi.url, topic, text)

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 from tests.servers import (
@@ -38,6 +37,7 @@ from tests.streamclients import (
     poll,
     publish,
     publish_many,
+    stream_usage_until,
     subscribe,
 )
 
@@ -289,7 +289,7 @@ async def test_wsgi_stream_slots_run_out_with_503_and_recover(
                 assert sub.message_ids == [sent["id"]]
 
             await first.aclose()
-            await _wait_streams_in_use(http, 1)
+            await stream_usage_until(http, lambda usage: usage["in_use"] == 1)
             async with subscribe("raw", wsgi.url, topic) as third:
                 again = await publish(http, wsgi.url, topic, "a slot again")
                 await third.wait_messages(1)
@@ -298,12 +298,6 @@ async def test_wsgi_stream_slots_run_out_with_503_and_recover(
             await first.aclose()
             await second.aclose()
     assert_no_tracebacks(wsgi)
-
-
-async def _wait_streams_in_use(http: httpx.AsyncClient, count: int) -> None:
-    async with asyncio.timeout(20):
-        while (await http.get("/api/v1/streams")).json()["in_use"] != count:
-            await asyncio.sleep(0.1)
 
 
 # --- Slow consumers ---------------------------------------------------------------------
