@@ -357,6 +357,17 @@ async def test_leases_of_a_killed_process_expire(
 # --- the off switch and Redis trouble ------------------------------------------------------
 
 
+async def _use_every_limit(limits: Limits, *, times: int) -> None:
+    """Publish, hold a subscription and fail a login ``times`` times over the limits
+    (limits of 1): each raises unless the limits stand aside."""
+    for _ in range(times):
+        await limits.publish(VISITOR)
+        lease = await limits.acquire(VISITOR)
+        await limits.login_failed("198.51.100.1")
+        await limits.check_login("198.51.100.1")
+    await limits.release(lease)
+
+
 async def test_off_switch_disables_every_limit(
     make_limits: LimitsFactory, store: Redis | None, redis_prefix: str
 ) -> None:
@@ -367,12 +378,7 @@ async def test_off_switch_disables_every_limit(
         subscriptions_per_visitor=1,
         login_failures="1 per hour",
     )
-    for _ in range(10):
-        await limits.publish(VISITOR)
-        lease = await limits.acquire(VISITOR)
-        await limits.login_failed("198.51.100.1")
-        await limits.check_login("198.51.100.1")
-    await limits.release(lease)
+    await _use_every_limit(limits, times=10)
     async with limits.subscription(VISITOR):
         pass
     if store is not None:
@@ -388,12 +394,7 @@ async def test_redis_down_fails_open_with_one_warning(
             client, publish_burst=1, subscriptions_per_visitor=1, login_failures="1 per hour"
         )
         with caplog.at_level(logging.WARNING, logger="tandem.core.limits"):
-            for _ in range(5):
-                await limits.publish(VISITOR)
-                lease = await limits.acquire(VISITOR)
-                await limits.login_failed("198.51.100.1")
-                await limits.check_login("198.51.100.1")
-            await limits.release(lease)
+            await _use_every_limit(limits, times=5)
             await limits.refresh_leases()
             limits._redis_down_until = 0.0  # past the back-off: Redis is tried again
             await limits.publish(VISITOR)
