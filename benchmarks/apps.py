@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 from flask import Response as FlaskResponse
 from flask import request as flask_request
 from quart import Quart
 
 from tandem.core.runtime import Runtime
+from tandem.core.settings import Settings
 from tandem.flask_app import create_app as create_flask_app
-from tandem.flask_app.core import body, json_response, settings
+from tandem.flask_app.adapter import body
 from tandem.protocol.encode import message_json
 from tandem.protocol.publish import parse_publish
 
@@ -69,16 +70,17 @@ async def asgiref_publish(topic: str) -> FlaskResponse:
     is shared between requests, so concurrent publishes are not batched into one
     transaction as they are behind the portal.
     """
+    settings: Settings = current_app.config["TANDEM_SETTINGS"]
     new = parse_publish(
-        topic, flask_request.headers, flask_request.args, body(), max_body=settings().max_body
+        topic, flask_request.headers, flask_request.args, body(), max_body=settings.max_body
     )
-    runtime = Runtime(settings())
+    runtime = Runtime(settings)
     await runtime.start(follow=False)  # a one-shot caller's runtime, as the CLI's: no relay
     try:
         msg = await runtime.publish(new)
     finally:
         await runtime.stop()
-    return json_response(message_json(msg))
+    return FlaskResponse(message_json(msg), mimetype="application/json")
 
 
 def create_asgiref_app() -> Flask:

@@ -17,18 +17,14 @@ import flask
 import httpx
 import pytest
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from tests.servers import ServerPool, gunicorn, hypercorn
 from tests.streamclients import Subscription, http_client
-from wtforms import ValidationError
 
 from conftest import SettingsFactory, serving
 from tandem.core import migrate
-from tandem.core.errors import InvalidInput
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
-from tandem.protocol import csrf
+from tandem.endpoints import forms
 from tandem.protocol.caller import SESSION_COOKIE, SESSION_USER, SESSION_VERSION
 
 BASE = "http://tandem.test"
@@ -172,7 +168,7 @@ async def test_login_starts_a_session(client: httpx.AsyncClient, settings: Setti
     session = session_of(settings, client)
     assert session[SESSION_USER] == ALICE
     assert isinstance(session[SESSION_VERSION], str)
-    assert csrf.FIELD not in session  # a fresh session: the anonymous form token is gone
+    assert forms.SESSION_KEY not in session  # a fresh session: the anonymous form token is gone
     index = await client.get("/")
     assert f'<strong id="signed-in-user">{ALICE}</strong>' in index.text
     assert 'id="logout-form"' in index.text
@@ -298,40 +294,6 @@ async def test_a_form_without_a_good_csrf_token_is_400(
     assert len(rules) == 4
     # The good token still works: the failures above were the tokens' only.
     assert (await client.post(path, data={**fields, "csrf_token": good})).status_code in (200, 303)
-
-
-class OldSigner(TimestampSigner):
-    """Signs as if two form lifetimes ago."""
-
-    def get_timestamp(self) -> int:
-        return super().get_timestamp() - 2 * csrf.TIME_LIMIT
-
-
-def test_flask_wtf_and_protocol_tokens_are_interchangeable() -> None:
-    """A token of either implementation passes the other's check, in one session."""
-    app = flask.Flask(__name__)
-    app.secret_key = "interchangeable-secret-key"
-    app.config["WTF_CSRF_TIME_LIMIT"] = csrf.TIME_LIMIT
-    with app.test_request_context("/"):
-        from flask import session
-
-        ours = csrf.token(session, app.secret_key)
-        validate_csrf(ours)  # Flask-WTF takes ours
-        theirs = generate_csrf()
-        csrf.check(session, app.secret_key, theirs)  # and we take Flask-WTF's
-        csrf.check(session, app.secret_key, ours)
-
-        old = URLSafeTimedSerializer(app.secret_key, salt=csrf.SALT, signer=OldSigner)
-        expired = old.dumps(session[csrf.FIELD])
-        with pytest.raises(ValidationError, match="expired"):
-            validate_csrf(expired)
-        with pytest.raises(InvalidInput):
-            csrf.check(session, app.secret_key, expired)
-        other_secret = URLSafeTimedSerializer("another-secret-key", salt=csrf.SALT)
-        with pytest.raises(InvalidInput):
-            csrf.check(session, app.secret_key, other_secret.dumps(session[csrf.FIELD]))
-        with pytest.raises(InvalidInput):
-            csrf.check({}, app.secret_key, ours)  # a session without its raw token
 
 
 class OneOrigin(httpx.AsyncBaseTransport):

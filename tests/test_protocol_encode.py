@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 from http import HTTPStatus
 from typing import Any
 
@@ -46,7 +45,6 @@ from tandem.protocol.errors import (
     http_error,
     internal_error,
 )
-from tandem.protocol.openapi import build_document, document_json
 
 BASE_KEYS = {"id", "time", "expires", "event", "topic", "message"}
 
@@ -308,88 +306,3 @@ def test_http_error_for_framework_errors() -> None:
     too_large = http_error(413, max_body=4096)
     assert "4096" in orjson.loads(too_large.body)["message"]
     assert orjson.loads(internal_error().body)["code"] == 500
-
-
-# --- OpenAPI -------------------------------------------------------------------------------
-
-HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-
-
-def _refs(node: object) -> list[str]:
-    if isinstance(node, dict):
-        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
-        return found + [ref for value in node.values() for ref in _refs(value)]
-    if isinstance(node, list):
-        return [ref for value in node for ref in _refs(value)]
-    return []
-
-
-def _resolve(document: dict[str, Any], ref: str) -> object:
-    assert ref.startswith("#/components/"), ref
-    node: Any = document
-    for part in ref.removeprefix("#/").split("/"):
-        assert isinstance(node, dict), f"unresolved $ref {ref}"
-        assert part in node, f"unresolved $ref {ref}"
-        node = node[part]
-    return node
-
-
-def test_openapi_is_3_1_with_info() -> None:
-    document = build_document()
-    assert document["openapi"].startswith("3.1")
-    assert document["info"]["title"]
-    assert document["info"]["version"]
-    assert document["paths"]
-
-
-def test_openapi_every_ref_resolves() -> None:
-    document = build_document()
-    refs = _refs(document)
-    assert refs, "the document uses components"
-    for ref in refs:
-        assert isinstance(_resolve(document, ref), dict)
-
-
-def test_openapi_every_operation_has_responses() -> None:
-    document = build_document()
-    operations = 0
-    for path, item in document["paths"].items():
-        assert path.startswith("/")
-        assert set(item) <= HTTP_METHODS | {"parameters", "summary", "description"}
-        for method, operation in item.items():
-            if method not in HTTP_METHODS:
-                continue
-            operations += 1
-            responses = operation["responses"]
-            assert responses, f"{method.upper()} {path} has no responses"
-            for code, response in responses.items():
-                assert re.fullmatch(r"[1-5][0-9]{2}|default", code), (path, code)
-                assert "$ref" in response or "description" in response
-    assert operations >= 10
-
-
-def test_openapi_path_parameters_are_declared() -> None:
-    document = build_document()
-    for path, item in document["paths"].items():
-        templated = set(re.findall(r"\{(\w+)\}", path))
-        for method, operation in item.items():
-            if method not in HTTP_METHODS:
-                continue
-            declared = {
-                p["name"]
-                for p in operation.get("parameters", [])
-                if p.get("in") == "path" and p.get("required") is True
-            }
-            assert declared == templated, f"{method.upper()} {path}"
-
-
-def test_openapi_documents_the_core_endpoints() -> None:
-    paths = build_document()["paths"]
-    assert "post" in paths["/"]
-    assert {"put", "post"} <= set(paths["/{topic}"])
-    assert "get" in paths["/api/v1/health"]
-    assert "get" in paths["/api/v1/topics/{topic}/messages"]
-
-
-def test_openapi_json_is_the_document() -> None:
-    assert orjson.loads(document_json()) == orjson.loads(orjson.dumps(build_document()))

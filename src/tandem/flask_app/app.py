@@ -9,13 +9,9 @@ from flask import Flask, Response, g, request
 from tandem.bridge import CorePortal
 from tandem.core.logs import configure_logging, request_id
 from tandem.core.settings import Settings
-from tandem.flask_app import errors
-from tandem.flask_app.api import bp as api_bp
+from tandem.flask_app import adapter, errors
 from tandem.flask_app.bench import bp as bench_bp
-from tandem.flask_app.main import bp as main_bp
 from tandem.flask_app.streams import StreamSlots
-from tandem.flask_app.wire import bp as wire_bp
-from tandem.protocol import csrf
 from tandem.protocol.caller import session_config
 from tandem.protocol.requests import request_id as make_request_id
 
@@ -36,18 +32,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_body,
         TANDEM_SETTINGS=settings,
         JSON_SORT_KEYS=False,
-        # Flask-WTF's forms last as long as the Quart door's (tandem.protocol.csrf).
-        WTF_CSRF_TIME_LIMIT=csrf.TIME_LIMIT,
     )
-    app.extensions["tandem"] = CorePortal(settings)
-    app.extensions["tandem_slots"] = StreamSlots(settings.stream_slots)
+    core = CorePortal(settings)
+    slots = StreamSlots(settings.stream_slots)
+    app.extensions["tandem"] = core
+    app.extensions["tandem_slots"] = slots
     app.before_request(_set_request_id)
     app.after_request(_add_request_id)
     app.teardown_request(_clear_request_id)
-    errors.register(app)
-    app.register_blueprint(main_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(wire_bp)
+    errors.register(app, max_body=settings.max_body)
+    adapter.register(app, adapter.FlaskDoor(settings, core, slots))
     if settings.bench_routes:
         app.register_blueprint(bench_bp)
     return app

@@ -8,15 +8,21 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from tandem.core.errors import TandemError
-from tandem.flask_app.core import settings
 from tandem.protocol.errors import ErrorResponse, from_exception, http_error, internal_error
 
 log = logging.getLogger(__name__)
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, *, max_body: int) -> None:
+    def framework_error(exc: HTTPException) -> Response:
+        allow = [value for key, value in exc.get_headers() if key == "Allow"]
+        error = http_error(
+            exc.code or 500, allow=allow[0].split(", ") if allow else None, max_body=max_body
+        )
+        return _respond(error)
+
     app.register_error_handler(TandemError, _tandem_error)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, framework_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 
@@ -26,18 +32,6 @@ def _respond(error: ErrorResponse) -> Response:
 
 def _tandem_error(exc: TandemError) -> Response:
     return _respond(from_exception(exc))
-
-
-def _http_error(exc: HTTPException) -> Response:
-    allow = exc.get_headers()
-    methods = [value for key, value in allow if key == "Allow"]
-    return _respond(
-        http_error(
-            exc.code or 500,
-            allow=methods[0].split(", ") if methods else None,
-            max_body=settings().max_body,
-        )
-    )
 
 
 def _unexpected_error(exc: Exception) -> Response:

@@ -18,19 +18,10 @@ from flask import Response, request
 from tandem.bridge import CorePortal
 from tandem.core import gate
 from tandem.core.errors import Unavailable
-from tandem.core.gate import Caller
 from tandem.core.runtime import Runtime
-from tandem.core.schemas import Message
 from tandem.core.stream import Event, Stream
-from tandem.protocol.encode import (
-    MIMETYPES,
-    STREAM_HEADERS,
-    Format,
-    encode_batch,
-    encode_poll,
-    skipped_topics,
-)
-from tandem.protocol.subscribe import SubscribeRequest
+from tandem.endpoints import Subscribe
+from tandem.protocol.encode import MIMETYPES, STREAM_HEADERS, Format, encode_batch, skipped_topics
 
 RETRY_AFTER = 5
 CLIENT_GONE = "client gone"
@@ -71,28 +62,16 @@ class StreamSlots:
             self._in_use -= 1
 
 
-def stream_response(
-    core: CorePortal,
-    slots: StreamSlots,
-    caller: Caller,
-    topics: tuple[str, ...],
-    sub: SubscribeRequest,
-    fmt: Format,
-) -> Response:
-    """A poll answer, or a stream held in one slot until the client goes away."""
-    if sub.poll:
-        grant, messages = core.call(lambda rt: _poll(rt, caller, topics, sub))
-        response = Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt])
-        response.headers.update(skipped_topics(grant.forbidden))
-        return response
+def stream_response(core: CorePortal, slots: StreamSlots, live: Subscribe) -> Response:
+    """A stream held in one slot until the client goes away."""
     slots.acquire()
     client = request.environ.get("gunicorn.socket")
     try:
-        grant, subscription = core.call(lambda rt: _open(rt, caller, topics, sub, client))
+        grant, subscription = core.call(lambda rt: _open(rt, live, client))
     except BaseException:
         slots.release()
         raise
-    response = Response(_chunks(core, subscription.stream, fmt), mimetype=MIMETYPES[fmt])
+    response = Response(_chunks(core, subscription.stream, live.fmt), mimetype=MIMETYPES[live.fmt])
     response.headers.update(STREAM_HEADERS)
     response.headers.update(skipped_topics(grant.forbidden))
     # Runs however the response ends, even if its body was never iterated.
@@ -100,22 +79,11 @@ def stream_response(
     return response
 
 
-async def _poll(
-    rt: Runtime, caller: Caller, topics: tuple[str, ...], sub: SubscribeRequest
-) -> tuple[gate.Grant, list[Message]]:
-    grant = await gate.grant(rt, caller, topics)
-    return grant, await gate.poll(rt, grant, sub.since, sub.filter)
-
-
 async def _open(
-    rt: Runtime,
-    caller: Caller,
-    topics: tuple[str, ...],
-    sub: SubscribeRequest,
-    client: socket.socket | None,
+    rt: Runtime, live: Subscribe, client: socket.socket | None
 ) -> tuple[gate.Grant, gate.Subscription]:
-    grant = await gate.grant(rt, caller, topics)
-    subscription = await gate.subscribe(rt, grant, sub.since, sub.filter)
+    grant = await gate.grant(rt, live.caller, live.topics)
+    subscription = await gate.subscribe(rt, grant, live.request.since, live.request.filter)
     if client is not None:
         _watch_hang_up(client, subscription)
     return grant, subscription

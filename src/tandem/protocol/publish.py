@@ -8,13 +8,12 @@ client expects; they are never an error.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from tandem.core.errors import InvalidInput, PayloadTooLarge
 from tandem.core.schemas import NewMessage
 from tandem.protocol.headers import Options
+from tandem.protocol.models import MessageIn, TopicMessageIn, parse_body
 from tandem.protocol.topics import validate_topic
 from tandem.typing import HeaderMap, QueryMap
 
@@ -66,41 +65,26 @@ def parse_publish(
 
 
 def parse_json_publish(body: bytes, *, max_body: int, topic: str | None = None) -> NewMessage:
-    """Parse a JSON publish: ``{"topic", "message", "title", "priority", "tags", "click"}``.
+    """Parse a JSON publish (:class:`~tandem.protocol.models.MessageIn`).
 
     ``topic`` is given when the URL names it (the REST API); otherwise the body must.
     """
     if len(body) > max_body:
         raise PayloadTooLarge(f"request body too large: the limit is {max_body} bytes")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidInput("malformed JSON body") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the JSON body must be an object")
-    if topic is None:
-        topic = _field(data, "topic", str)
-        if topic is None:
-            raise InvalidInput("missing field 'topic'")
-    raw_priority = data.get("priority")
-    if isinstance(raw_priority, bool) or (
-        raw_priority is not None and not isinstance(raw_priority, int | str)
-    ):
-        raise InvalidInput("invalid priority: use 1-5 or min, low, default, high, max, urgent")
-    tags = data.get("tags")
-    if tags is not None and (
-        not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags)
-    ):
-        raise InvalidInput("field 'tags' must be a list of strings")
-    cache = data.get("cache", True)
+    data = parse_body(TopicMessageIn if topic is None else MessageIn, body, empty=False)
+    topic = topic or data.topic
+    if topic is None:  # TopicMessageIn requires it
+        raise InvalidInput("missing field 'topic'")
+    priority = data.priority
+    cache = data.cache
     return _new_message(
         topic=validate_topic(topic),
-        message=(_field(data, "message", str) or "").strip(),
-        title=_field(data, "title", str),
-        priority=parse_priority(None if raw_priority is None else str(raw_priority)),
-        tags=tuple(tag.strip() for tag in tags or () if tag.strip()),
-        click=_field(data, "click", str),
-        cache=cache if isinstance(cache, bool) else parse_bool(str(cache), True, "cache"),
+        message=(data.message or "").strip(),
+        title=data.title,
+        priority=parse_priority(None if priority is None else str(priority)),
+        tags=tuple(tag.strip() for tag in data.tags or () if tag.strip()),
+        click=data.click,
+        cache=cache if isinstance(cache, bool) else parse_bool(cache, True, "cache"),
         max_body=max_body,
     )
 
@@ -166,13 +150,6 @@ def _decode(body: bytes) -> str:
         return body.decode()
     except UnicodeDecodeError:
         raise InvalidInput("the message body must be UTF-8 text") from None
-
-
-def _field(data: dict[str, Any], name: str, kind: type[str]) -> str | None:
-    value = data.get(name)
-    if value is not None and not isinstance(value, kind):
-        raise InvalidInput(f"field {name!r} must be a string")
-    return value
 
 
 def parse_ws_publish(data: str | bytes, *, topics: tuple[str, ...], max_body: int) -> NewMessage:

@@ -1,8 +1,8 @@
 """The web pages' side of the protocol: form fields in, page errors and template helpers out.
 
-Both doors render the same templates in ``tandem/web`` and read their forms
-with these functions, so a page looks and fails the same whichever door
-serves it.
+Both doors render the same templates in ``tandem/web`` (the forms themselves
+are ``tandem.endpoints.forms``), so a page looks and fails the same whichever
+door serves it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 
-from tandem.core.errors import InvalidInput, TandemError, TooManyRequests, Unauthorized
+from tandem.core.errors import TandemError, TooManyRequests, Unauthorized
 from tandem.core.schemas import Identity, NewMessage
 from tandem.protocol.caller import SESSION_USER, SESSION_VERSION
 from tandem.protocol.errors import from_exception
@@ -41,23 +41,6 @@ PAGE_HEADERS = {
 # --- forms ---------------------------------------------------------------------------------
 
 
-def required(form: QueryMap, name: str, *, strip: bool = True) -> str:
-    """A form field that must not be empty; :class:`InvalidInput` names it if it is.
-
-    ``strip=False`` for passwords, whose spaces count.
-    """
-    value = form.get(name) or ""
-    if not value.strip():
-        raise InvalidInput(f"the form's {name} field is required")
-    return value.strip() if strip else value
-
-
-def optional(form: QueryMap, name: str) -> str | None:
-    """A form field that may be left empty (``None`` then)."""
-    value = (form.get(name) or "").strip()
-    return value or None
-
-
 def publish_form(topic: str, form: QueryMap, *, max_body: int) -> NewMessage:
     """The topic page's publish form (message, title, priority, tags), read as a publish.
 
@@ -66,38 +49,6 @@ def publish_form(topic: str, form: QueryMap, *, max_body: int) -> NewMessage:
     """
     message = (form.get("message") or "").replace("\r\n", "\n")
     return parse_publish(topic, {}, form, message.encode("utf-8"), max_body=max_body)
-
-
-def new_user(form: QueryMap) -> tuple[str, str, str]:
-    """The add-user form: (name, password, role)."""
-    return (
-        required(form, "name"),
-        required(form, "password", strip=False),
-        optional(form, "role") or "user",
-    )
-
-
-def user_change(form: QueryMap) -> tuple[str | None, str | None]:
-    """A user's change form: (new password, new role), either may be absent but not both."""
-    password, role = form.get("password") or None, optional(form, "role")
-    if password is None and role is None:
-        raise InvalidInput("give a new password or a new role")
-    return password, role
-
-
-def new_token(form: QueryMap) -> tuple[str, str | None, str | None]:
-    """The issue-token form: (user, label, lifetime such as 30d)."""
-    return required(form, "user"), optional(form, "label"), optional(form, "expires")
-
-
-def rule(form: QueryMap) -> tuple[str, str, str]:
-    """The grant form: (user or everyone, topic pattern, permission)."""
-    return required(form, "user"), required(form, "pattern"), required(form, "permission")
-
-
-def revoked(form: QueryMap) -> tuple[str, str]:
-    """A rule's revoke form: (user, pattern)."""
-    return required(form, "user"), required(form, "pattern")
 
 
 def signed_in(identity: Identity) -> dict[str, str]:

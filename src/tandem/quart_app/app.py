@@ -11,14 +11,11 @@ from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
 from tandem.protocol.caller import session_config
 from tandem.protocol.requests import request_id as make_request_id
-from tandem.quart_app import errors
-from tandem.quart_app.api import bp as api_bp
+from tandem.quart_app import adapter, errors
 from tandem.quart_app.bench import bp as bench_bp
 from tandem.quart_app.compression import use_websocket_compression
 from tandem.quart_app.direct import keep_send
-from tandem.quart_app.main import bp as main_bp
 from tandem.quart_app.streams import close_streams_on_signal
-from tandem.quart_app.wire import bp as wire_bp
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
@@ -58,10 +55,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.before_request(_set_request_id)
     app.after_request(_add_request_id)
     app.teardown_request(_clear_request_id)
-    errors.register(app)
-    app.register_blueprint(main_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(wire_bp)
+    errors.register(app, max_body=settings.max_body)
+    adapter.register(app, adapter.QuartDoor(settings, runtime))
     if settings.bench_routes:
         app.register_blueprint(bench_bp)
     # Streams write live messages to their sockets directly (see direct.py).

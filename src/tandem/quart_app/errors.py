@@ -9,14 +9,20 @@ from werkzeug.exceptions import HTTPException
 
 from tandem.core.errors import TandemError
 from tandem.protocol.errors import ErrorResponse, from_exception, http_error, internal_error
-from tandem.quart_app.core import settings
 
 log = logging.getLogger(__name__)
 
 
-def register(app: Quart) -> None:
+def register(app: Quart, *, max_body: int) -> None:
+    async def framework_error(exc: HTTPException) -> Response:
+        allow = [value for key, value in exc.get_headers() if key == "Allow"]
+        error = http_error(
+            exc.code or 500, allow=allow[0].split(", ") if allow else None, max_body=max_body
+        )
+        return _respond(error)
+
     app.register_error_handler(TandemError, _tandem_error)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, framework_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 
@@ -26,17 +32,6 @@ def _respond(error: ErrorResponse) -> Response:
 
 async def _tandem_error(exc: TandemError) -> Response:
     return _respond(from_exception(exc))
-
-
-async def _http_error(exc: HTTPException) -> Response:
-    allow = [value for key, value in exc.get_headers() if key == "Allow"]
-    return _respond(
-        http_error(
-            exc.code or 500,
-            allow=allow[0].split(", ") if allow else None,
-            max_body=settings().max_body,
-        )
-    )
 
 
 async def _unexpected_error(exc: Exception) -> Response:

@@ -10,20 +10,20 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from types import FrameType
 from typing import Any
 
-from quart import Response, Websocket, request
+from quart import Response, Websocket
 
 from tandem.core import gate
 from tandem.core.errors import TandemError
 from tandem.core.gate import Caller
 from tandem.core.hub import SHUTTING_DOWN, SLOW_CONSUMER
 from tandem.core.runtime import Runtime
+from tandem.endpoints import Subscribe
 from tandem.protocol.encode import (
     MIMETYPES,
     STREAM_HEADERS,
     Format,
     encode_batch,
     encode_event,
-    encode_poll,
     message_json,
     skipped_topics,
 )
@@ -38,31 +38,14 @@ log = logging.getLogger(__name__)
 CLOSE_CODES = {SLOW_CONSUMER: 1013, SHUTTING_DOWN: 1001}
 
 
-async def stream_response(
-    rt: Runtime,
-    caller: Caller,
-    topics: tuple[str, ...],
-    sub: SubscribeRequest,
-    fmt: Format,
-    *,
-    head: bool = False,
-) -> Response:
-    """A poll answer, or a stream that lasts until the client or the server ends it.
-
-    A ``head`` request gets the headers alone: nothing is subscribed for it.
-    """
-    grant = await gate.grant(rt, caller, topics)
-    skipped = skipped_topics(grant.forbidden)
-    if head:
-        return Response(b"", mimetype=MIMETYPES[fmt], headers=STREAM_HEADERS | skipped)
-    if sub.poll:
-        messages = await gate.poll(rt, grant, sub.since, sub.filter)
-        return Response(encode_poll(messages, fmt), mimetype=MIMETYPES[fmt], headers=skipped)
-    subscription = await gate.subscribe(rt, grant, sub.since, sub.filter)
+async def stream_response(rt: Runtime, live: Subscribe, scope: Mapping[str, object]) -> Response:
+    """A stream that lasts until the client or the server ends it."""
+    grant = await gate.grant(rt, live.caller, live.topics)
+    subscription = await gate.subscribe(rt, grant, live.request.since, live.request.filter)
     response = Response(
-        _chunks(subscription, fmt, request.scope, rt.settings.subscriber_queue),
-        mimetype=MIMETYPES[fmt],
-        headers=STREAM_HEADERS | skipped,
+        _chunks(subscription, live.fmt, scope, rt.settings.subscriber_queue),
+        mimetype=MIMETYPES[live.fmt],
+        headers=STREAM_HEADERS | skipped_topics(grant.forbidden),
     )
     # Quart cuts responses after RESPONSE_TIMEOUT; a stream lives as long as its client.
     response.timeout = None

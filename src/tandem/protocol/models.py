@@ -1,0 +1,212 @@
+"""The JSON bodies of the REST API as pydantic models: what validates them documents them.
+
+Request models validate what clients send (:func:`parse_body`); answer models
+describe what the doors send back. The OpenAPI document takes its schemas from
+both, so the document and the validation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tandem.core.errors import InvalidInput
+from tandem.protocol.topics import TOPIC_PATTERN
+
+M = TypeVar("M", bound=BaseModel)
+
+TopicName = Annotated[str, Field(pattern=TOPIC_PATTERN.pattern)]
+
+
+class _Body(BaseModel):
+    # Strict: a number is not a string, true is not 1. Unknown fields are refused.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class NewUser(_Body):
+    """``POST /api/v1/users``."""
+
+    name: str
+    password: str
+    role: Literal["admin", "user"] | None = None
+
+
+class UserChange(_Body):
+    """``PATCH /api/v1/users/{name}``: a new password, a new role, or both."""
+
+    password: str | None = None
+    role: Literal["admin", "user"] | None = None
+
+
+class NewToken(_Body):
+    """``POST /api/v1/tokens``: for yourself, or (admins) for ``user``."""
+
+    user: str | None = None
+    label: str | None = None
+    expires: str | None = Field(default=None, description="A lifetime such as 30d; none: never")
+
+
+class NewRule(_Body):
+    """``POST /api/v1/access``."""
+
+    user: str = Field(description="A user name, or everyone")
+    pattern: str = Field(description="A topic name; * matches any run of characters")
+    permission: str = Field(
+        description="read-write, read-only, write-only or deny (or ntfy's rw, ro, wo, none)"
+    )
+
+
+class MessageIn(BaseModel):
+    """A JSON publish (``POST /`` with ``topic``; ``POST /api/v1/topics/{topic}/messages``).
+
+    Fields that Tandem does not know are ignored, as ntfy's JSON publishing does.
+    """
+
+    model_config = ConfigDict(strict=True)
+
+    topic: TopicName | None = None
+    message: str | None = None
+    title: str | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] | str | None = Field(
+        default=None, description="1-5, or min, low, default, high, max, urgent"
+    )
+    tags: list[str] | None = None
+    click: str | None = None
+    cache: bool | str | None = Field(default=None, description="false or 'no': deliver live only")
+
+
+class TopicMessageIn(MessageIn):
+    """A JSON publish to ``POST /``, which must name its topic."""
+
+    topic: TopicName
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+class Message(BaseModel):
+    """A stored message, as every transport carries it."""
+
+    id: str = Field(description="Opaque id; also a resume cursor")
+    time: int = Field(description="Unix seconds")
+    expires: int = Field(description="Unix seconds")
+    event: Literal["message"]
+    topic: str
+    message: str
+    title: str | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] | None = None
+    tags: list[str] | None = None
+    click: str | None = None
+
+
+class MessagePage(BaseModel):
+    messages: list[Message]
+    next_cursor: str | None = Field(
+        description="Pass as cursor= for the next page; null at the end"
+    )
+
+
+class Topic(BaseModel):
+    name: str
+    messages: int
+    last_time: int | None
+
+
+class Topics(BaseModel):
+    topics: list[Topic]
+
+
+class Health(BaseModel):
+    healthy: bool
+    database: str
+
+
+class Streams(BaseModel):
+    door: Literal["wsgi", "asgi"]
+    pid: int
+    in_use: int
+    slots: int | None = Field(description="Streams this process may hold; null: no fixed bound")
+    direct: int = Field(description="Streams whose messages the hub writes straight to the socket")
+
+
+class User(BaseModel):
+    name: str
+    role: Literal["admin", "user"]
+    created: int
+
+
+class Users(BaseModel):
+    users: list[User]
+
+
+class Token(BaseModel):
+    """A token as listed: its public prefix, never the token."""
+
+    user: str
+    prefix: str = Field(description="tk_ and the first characters")
+    label: str | None
+    expires: int | None
+    last_used: int | None
+    created: int
+
+
+class Tokens(BaseModel):
+    tokens: list[Token]
+
+
+class IssuedToken(Token):
+    """A new token: the only answer that ever carries the token itself."""
+
+    token: str
+
+
+class Rule(BaseModel):
+    user: str = Field(description="A user name, or everyone")
+    pattern: str
+    permission: Literal["read-write", "read-only", "write-only", "deny"]
+
+
+class Rules(BaseModel):
+    rules: list[Rule]
+
+
+class Removed(BaseModel):
+    removed: int
+
+
+class Error(BaseModel):
+    """Every error, from either door."""
+
+    error: str = Field(description="The HTTP reason phrase")
+    message: str = Field(description="What went wrong, for a person")
+    code: int = Field(description="The HTTP status")
+
+
+def parse_body(model: type[M], body: bytes, *, empty: bool = True) -> M:
+    """Validate a JSON body with ``model``; any mismatch is :class:`InvalidInput` (400).
+
+    With ``empty``, a body of only white space is an empty object.
+    """
+    try:
+        data: Any = orjson.loads(body) if body.strip() or not empty else {}
+    except orjson.JSONDecodeError:
+        raise InvalidInput("malformed JSON body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the JSON body must be an object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(_first_problem(exc)) from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    problem = exc.errors(include_url=False)[0]
+    # The field's name; a union's or a list's inner locations say nothing more to a client.
+    where = str(problem["loc"][0]) if problem["loc"] else "body"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown field: {where}"
+    if problem["type"] == "missing":
+        return f"missing field: {where}"
+    return f"invalid {where}: {problem['msg']}"
