@@ -1,4 +1,4 @@
-"""Layering: ``tandem.core`` and ``tandem.protocol`` import no web framework.
+"""Layering: ``tandem.core``, ``tandem.protocol`` and ``tandem.endpoints`` import no web framework.
 
 Two checks, because each misses what the other catches: the AST scan sees an
 import that is never executed (inside a function, under ``TYPE_CHECKING``), the
@@ -22,7 +22,7 @@ import tandem
 
 FRAMEWORKS = frozenset({"flask", "quart", "werkzeug", "hypercorn", "gunicorn", "asgiref"})
 PACKAGE_DIR = Path(tandem.__file__).resolve().parent
-LAYERS = ("core", "protocol")
+LAYERS = ("core", "protocol", "endpoints")
 
 
 def framework_imports(root: Path) -> list[str]:
@@ -94,7 +94,13 @@ def test_layer_source_imports_no_framework(layer: str) -> None:
 def test_importing_the_layers_loads_no_framework() -> None:
     loaded, modules = loaded_frameworks([f"tandem.{layer}" for layer in LAYERS])
     # The walk really imported the layers' modules...
-    for module in ("tandem.core.store", "tandem.core.runtime", "tandem.protocol.publish"):
+    for module in (
+        "tandem.core.store",
+        "tandem.core.runtime",
+        "tandem.protocol.publish",
+        "tandem.endpoints.table",
+        "tandem.endpoints.openapi",
+    ):
         assert module in modules
     # ...and no framework came with them.
     assert loaded == []

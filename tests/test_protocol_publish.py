@@ -366,7 +366,10 @@ def test_json_publish_minimal_is_triggered() -> None:
     assert json_publish({"topic": "t1"}) == NewMessage(topic="t1", message="triggered")
 
 
-@pytest.mark.parametrize(("priority", "expected"), [("high", 4), ("MIN", 1), (5, 5), ("2", 2)])
+# 4.0 is the number 4 to JSON, and to the OpenAPI document's "integer".
+@pytest.mark.parametrize(
+    ("priority", "expected"), [("high", 4), ("MIN", 1), (5, 5), ("2", 2), (4.0, 4)]
+)
 def test_json_priority_as_number_or_name(priority: object, expected: int) -> None:
     assert json_publish({"topic": "t", "priority": priority}).priority == expected
 
@@ -425,7 +428,7 @@ def test_json_tags_must_be_a_list_of_strings(tags: object) -> None:
         json_publish({"topic": "t", "tags": tags})
 
 
-@pytest.mark.parametrize("priority", [True, False, [4], {"level": 4}, 4.0, 0, 6, "loud"])
+@pytest.mark.parametrize("priority", [True, False, [4], {"level": 4}, 4.5, 0, 6, "loud"])
 def test_json_bad_priority_is_invalid_input(priority: object) -> None:
     with pytest.raises(InvalidInput, match="priority"):
         json_publish({"topic": "t", "priority": priority})

@@ -18,6 +18,8 @@ _SUFFIX_WIDTH = 4
 ID_LENGTH = 1 + _LOW_WIDTH + _SUFFIX_WIDTH
 MAX_SEQ = len(_LETTERS) * 62**_LOW_WIDTH - 1
 _VALUE = {c: i for i, c in enumerate(_DIGITS)}
+# What every id looks like, as a regular expression (for documents, not for decoding).
+ID_PATTERN = f"[A-Za-z][0-9A-Za-z]{{{ID_LENGTH - 1}}}"
 
 
 def encode_id(seq: int) -> str:

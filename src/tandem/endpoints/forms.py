@@ -11,14 +11,16 @@ import hmac
 from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from hashlib import sha1
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from wtforms import Form, HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.csrf.session import SessionCSRF
-from wtforms.validators import DataRequired, ValidationError
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from tandem.core.errors import InvalidInput
+from tandem.core.identity.validation import MAX_LABEL, MAX_PASSWORD
 from tandem.endpoints.exchange import FormData, Request
+from tandem.protocol import patterns
 
 F = TypeVar("F", bound="CsrfForm")
 
@@ -68,8 +70,23 @@ def _required(name: str) -> DataRequired:
     return DataRequired(message=f"the form's {name} field is required")
 
 
+def _matching(pattern: str, what: str) -> Regexp:
+    return Regexp(pattern, message=f"invalid {what}")
+
+
 def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
+
+
+def _spaced(pattern: str) -> str:
+    """``pattern`` (anchored) with white space allowed around it: the fields are stripped."""
+    return patterns.whole(patterns.spaced(pattern[1:-1]))
+
+
+_ROLE = _matching(patterns.whole(patterns.spaced("(|admin|user)")), "role: use admin or user")
+_PASSWORD_LENGTH = Length(
+    max=MAX_PASSWORD, message=f"a password has at most {MAX_PASSWORD} characters"
+)
 
 
 class LoginForm(CsrfForm):
@@ -83,22 +100,33 @@ class PublishForm(CsrfForm):
 
     message = TextAreaField()
     title = StringField()
-    priority = StringField()
+    priority = StringField(validators=[_matching(patterns.PRIORITY, "priority")])
     tags = StringField()
 
 
 class NewUserForm(CsrfForm):
-    name = StringField(validators=[_required("name")], filters=[_strip])
+    name = StringField(
+        validators=[_required("name"), _matching(_spaced(patterns.USER_NAME), "user name")],
+        filters=[_strip],
+    )
     # A password's spaces count: never stripped.
-    password = PasswordField(validators=[_required("password")])
-    role = StringField(filters=[_strip])
+    password = PasswordField(validators=[_required("password"), _PASSWORD_LENGTH])
+    role = StringField(validators=[_ROLE], filters=[_strip])
 
 
 class UserChangeForm(CsrfForm):
     """A new password, a new role, or both."""
 
-    password = PasswordField()
-    role = StringField(filters=[_strip])
+    # For the document: what validate() below asks.
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {"required": ["password"], "properties": {"password": {"minLength": 1}}},
+            {"required": ["role"], "properties": {"role": {"pattern": patterns.NOT_BLANK}}},
+        ]
+    }
+
+    password = PasswordField(validators=[_PASSWORD_LENGTH])
+    role = StringField(validators=[_ROLE], filters=[_strip])
 
     def validate(self, extra_validators: Any = None) -> bool:
         if not super().validate(extra_validators):
@@ -111,8 +139,17 @@ class UserChangeForm(CsrfForm):
 
 class NewTokenForm(CsrfForm):
     user = StringField(validators=[_required("user")], filters=[_strip])
-    label = StringField(filters=[_strip])
-    expires = StringField(filters=[_strip])
+    label = StringField(
+        validators=[
+            Length(max=MAX_LABEL, message=f"a label has at most {MAX_LABEL} characters"),
+            _matching(patterns.LABEL, "label"),
+        ],
+        filters=[_strip],
+    )
+    expires = StringField(
+        validators=[_matching(patterns.whole(f"({patterns.LIFETIME[1:-1]}|\\s*)"), "expiry")],
+        filters=[_strip],
+    )
 
 
 class TokenOwnerForm(CsrfForm):
@@ -121,15 +158,22 @@ class TokenOwnerForm(CsrfForm):
     user = StringField(validators=[_required("user")], filters=[_strip])
 
 
+_OWNER = _matching(_spaced(patterns.RULE_OWNER), "user: use a user name or everyone")
+_PATTERN = _matching(_spaced(patterns.RULE_PATTERN), "topic pattern")
+
+
 class RuleForm(CsrfForm):
-    user = StringField(validators=[_required("user")], filters=[_strip])
-    pattern = StringField(validators=[_required("pattern")], filters=[_strip])
-    permission = StringField(validators=[_required("permission")], filters=[_strip])
+    user = StringField(validators=[_required("user"), _OWNER], filters=[_strip])
+    pattern = StringField(validators=[_required("pattern"), _PATTERN], filters=[_strip])
+    permission = StringField(
+        validators=[_required("permission"), _matching(patterns.PERMISSION, "permission")],
+        filters=[_strip],
+    )
 
 
 class RevokeForm(CsrfForm):
-    user = StringField(validators=[_required("user")], filters=[_strip])
-    pattern = StringField(validators=[_required("pattern")], filters=[_strip])
+    user = StringField(validators=[_required("user"), _OWNER], filters=[_strip])
+    pattern = StringField(validators=[_required("pattern"), _PATTERN], filters=[_strip])
 
 
 def _meta(session: MutableMapping[str, Any], secret_key: str) -> dict[str, Any]:

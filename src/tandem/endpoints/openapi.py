@@ -15,21 +15,29 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from wtforms.fields.core import UnboundField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, Length, Regexp
 
 from tandem import __version__
 from tandem.endpoints.exchange import HTML, JSON
 from tandem.endpoints.forms import CsrfForm
 from tandem.endpoints.table import Endpoint, Param
-from tandem.protocol import models
-from tandem.protocol.topics import TOPIC_PATTERN
+from tandem.protocol import models, patterns
 
 # A werkzeug rule's variable: <name> or <converter(args):name>.
 _VARIABLE = re.compile(r"<(?:(?P<converter>[a-z]+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
 _PATH_PARAMS: dict[str, dict[str, Any]] = {
-    "topic": {"type": "string", "pattern": TOPIC_PATTERN.pattern},
-    "topics": {"type": "string", "description": "One topic or a comma-separated list"},
+    "topic": {
+        "type": "string",
+        "pattern": patterns.TOPIC,
+        "not": {"pattern": patterns.RESERVED_TOPIC},
+    },
+    "topics": {
+        "type": "string",
+        "description": "One topic or a comma-separated list of at most 64 different ones",
+        "pattern": patterns.TOPICS,
+        "not": {"pattern": patterns.RESERVED_IN_LIST},
+    },
     "name": {"type": "string", "description": "A user name"},
     "token": {"type": "string", "description": "A token (tk_...) or its listed prefix"},
     "prefix": {"type": "string", "description": "A token's listed prefix"},
@@ -189,17 +197,37 @@ def _response(description: str, model: type[BaseModel] | None, media: Iterable[s
 
 
 def _form_schema(form: type[CsrfForm]) -> dict[str, Any]:
-    """A form's fields as an object schema; the CSRF token is always required."""
+    """A form's fields as an object schema, from their WTForms validators.
+
+    The CSRF token is always required; its value must come from a page of this
+    session (the schema cannot say that).
+    """
     properties: dict[str, Any] = {
         "csrf_token": {"type": "string", "description": "The page's CSRF token"}
     }
     required = ["csrf_token"]
     for name, field in inspect.getmembers(form, lambda v: isinstance(v, UnboundField)):
-        properties[name] = {"type": "string"}
-        validators = field.kwargs.get("validators") or ()
-        if any(isinstance(v, DataRequired) for v in validators):
-            required.append(name)
-    return {"type": "object", "required": required, "properties": properties}
+        schema: dict[str, Any] = {"type": "string"}
+        wanted = []
+        for validator in field.kwargs.get("validators") or ():
+            if isinstance(validator, DataRequired):
+                required.append(name)
+                wanted.append(patterns.NOT_BLANK)
+            elif isinstance(validator, Regexp):
+                wanted.append(validator.regex.pattern)
+            elif isinstance(validator, Length) and validator.max >= 0:
+                schema["maxLength"] = validator.max
+        if len(wanted) == 1:
+            schema["pattern"] = wanted[0]
+        elif wanted:
+            schema["allOf"] = [{"pattern": pattern} for pattern in wanted]
+        properties[name] = schema
+    return {
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        **getattr(form, "json_schema_extra", {}),
+    }
 
 
 def _schemas(rows: Sequence[Endpoint]) -> dict[str, Any]:

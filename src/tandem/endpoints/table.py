@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from tandem.endpoints import admin, api, forms, pages, wire
 from tandem.endpoints.exchange import HTML, JSON, Handler, Outcome, Request, json_reply
-from tandem.protocol import models
+from tandem.protocol import models, patterns
 
 Blueprint = Literal["main", "api", "wire"]
 
@@ -75,23 +75,47 @@ class Endpoint:
 
 # --- what several rows share ----------------------------------------------------------------
 
+
+def _text(pattern: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": pattern}
+
+
 _PUBLISH_OPTIONS = (
     Param("title", "Title (also the X-Title, Title, t headers)"),
-    Param("priority", "1-5 or min, low, default, high, max, urgent (also X-Priority, p)"),
+    Param(
+        "priority",
+        "1-5 or min, low, default, high, max, urgent (also X-Priority, p)",
+        _text(patterns.PRIORITY),
+    ),
     Param("tags", "Comma-separated tags (also X-Tags, ta)"),
     Param("click", "URL to open on click (also X-Click)"),
-    Param("cache", "'no' delivers live only and stores nothing (also X-Cache)"),
+    Param(
+        "cache",
+        "'no' delivers live only and stores nothing (also X-Cache)",
+        _text(patterns.BOOLEAN),
+    ),
 )
+_SINCE = _text(patterns.SINCE)
 _SUBSCRIBE_OPTIONS = (
-    Param("poll", "1 returns the stored messages and closes"),
-    Param("since", "all, latest, none, a duration (10m), a unix time or a message id"),
-    Param("last_event_id", "Resume after this message id (also the Last-Event-ID header)"),
-    Param("priority", "Only these priorities (comma list)"),
+    Param("poll", "1 returns the stored messages and closes", _text(patterns.BOOLEAN)),
+    Param("since", "all, latest, none, a duration (10m), a unix time or a message id", _SINCE),
+    Param(
+        "last_event_id",
+        "Resume after this message id (also the Last-Event-ID header); wins over since",
+        _SINCE,
+    ),
+    Param("priority", "Only these priorities (comma list)", _text(patterns.PRIORITIES)),
     Param("tags", "Only messages with all these tags (comma list)"),
     Param("title", "Only messages with exactly this title"),
     Param("message", "Only messages with exactly this text"),
 )
-_USER_QUERY = Param("user", "Another user's (admins only)")
+_USER_QUERY = Param("user", "Another user's (admins only)", _text(patterns.USER_NAME))
+# The topic list's "open a topic" form: white space around the name is dropped.
+_TOPIC_QUERY = {
+    "type": "string",
+    "pattern": f"^\\s*{patterns.TOPIC[1:-1]}\\s*$",
+    "not": {"pattern": f"^\\s*{patterns.RESERVED_TOPIC[1:-1]}\\s*$"},
+}
 _PUBLISHED = Returns(200, "The published message", models.Message)
 _PAGE = Returns(200, "HTML", media=(HTML,))
 _SEE_OTHER = Returns(303, "Done: on to the page (post/redirect/get)")
@@ -287,8 +311,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (Returns(200, "One page", models.MessagePage),),
         (400, 401, 403, 503),
         query=(
-            Param("cursor", "Start after this message id"),
-            Param("limit", "1 to 1000, default 100", {"type": "integer"}),
+            Param("cursor", "Start after this message id", _text(patterns.CURSOR)),
+            Param("limit", "1 to 1000, default 100", _text(patterns.LIMIT)),
         ),
         tag="api",
     ),
@@ -416,8 +440,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         400,
         404,
         query=(
-            Param("user", "A user name, or everyone", required=True),
-            Param("pattern", "The pattern; all of the user's rules when absent"),
+            Param("user", "A user name, or everyone", _text(patterns.RULE_OWNER), required=True),
+            Param(
+                "pattern",
+                "The pattern; all of the user's rules when absent",
+                _text(f"^(|{patterns.RULE_PATTERN[1:-1]})$"),
+            ),
         ),
     ),
     # --- the web pages ---
@@ -431,7 +459,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Open a topic's page (the topic list's form): 303 to /app/{topic}",
         (_SEE_OTHER,),
         (400,),
-        query=(Param("topic", "The topic"),),
+        query=(Param("topic", "The topic", _TOPIC_QUERY, required=True),),
         tag="web",
     ),
     _page(

@@ -6,6 +6,7 @@ built here, so a client sees the same error whichever door it talks to.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -64,6 +65,15 @@ def from_exception(exc: TandemError) -> ErrorResponse:
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     return error_response(status, exc.message, headers)
+
+
+def framework_error(
+    status: int, headers: Iterable[tuple[str, str]], *, max_body: int
+) -> ErrorResponse:
+    """Translate an HTTP error raised by the framework itself (werkzeug's ``HTTPException``:
+    its ``code`` and ``get_headers()``), keeping the ``Allow`` of a 405."""
+    allow = [value for key, value in headers if key == "Allow"]
+    return http_error(status, allow=allow[0].split(", ") if allow else None, max_body=max_body)
 
 
 def http_error(status: int, *, allow: list[str] | None = None, max_body: int) -> ErrorResponse:

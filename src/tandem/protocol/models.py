@@ -13,11 +13,34 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tandem.core.errors import InvalidInput
-from tandem.protocol.topics import TOPIC_PATTERN
+from tandem.core.identity.validation import MAX_LABEL, MAX_PASSWORD
+from tandem.core.schemas import EVERYONE
+from tandem.protocol import patterns
 
 M = TypeVar("M", bound=BaseModel)
 
-TopicName = Annotated[str, Field(pattern=TOPIC_PATTERN.pattern)]
+TopicName = Annotated[
+    str,
+    Field(pattern=patterns.TOPIC, json_schema_extra={"not": {"pattern": patterns.RESERVED_TOPIC}}),
+]
+UserName = Annotated[
+    str,
+    Field(
+        pattern=patterns.USER_NAME,
+        json_schema_extra={"not": {"pattern": patterns.EVERYONE_ANY_CASE}},
+    ),
+]
+Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD)]
+# A rule's owner: a user name, or exactly "everyone" (any other case of it is refused).
+RuleOwner = Annotated[
+    str,
+    Field(
+        pattern=patterns.RULE_OWNER,
+        json_schema_extra={
+            "not": {"pattern": patterns.EVERYONE_ANY_CASE, "not": {"const": EVERYONE}}
+        },
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -28,38 +51,42 @@ class _Body(BaseModel):
 class NewUser(_Body):
     """``POST /api/v1/users``."""
 
-    name: str
-    password: str
+    name: UserName
+    password: Password
     role: Literal["admin", "user"] | None = None
 
 
 class UserChange(_Body):
     """``PATCH /api/v1/users/{name}``: a new password, a new role, or both."""
 
-    password: str | None = None
+    password: Password | None = None
     role: Literal["admin", "user"] | None = None
 
 
 class NewToken(_Body):
     """``POST /api/v1/tokens``: for yourself, or (admins) for ``user``."""
 
-    user: str | None = None
-    label: str | None = None
-    expires: str | None = Field(default=None, description="A lifetime such as 30d; none: never")
+    user: UserName | None = None
+    label: Annotated[str, Field(max_length=MAX_LABEL, pattern=patterns.LABEL)] | None = None
+    expires: Annotated[str, Field(pattern=patterns.LIFETIME)] | None = Field(
+        default=None, description="A lifetime such as 30d, or seconds; none: never"
+    )
 
 
 class NewRule(_Body):
     """``POST /api/v1/access``."""
 
-    user: str = Field(description="A user name, or everyone")
-    pattern: str = Field(description="A topic name; * matches any run of characters")
-    permission: str = Field(
+    user: RuleOwner = Field(description="A user name, or everyone")
+    pattern: Annotated[str, Field(pattern=patterns.RULE_PATTERN)] = Field(
+        description="Topic names; * matches any run of characters"
+    )
+    permission: Annotated[str, Field(pattern=patterns.PERMISSION)] = Field(
         description="read-write, read-only, write-only or deny (or ntfy's rw, ro, wo, none)"
     )
 
 
 class MessageIn(BaseModel):
-    """A JSON publish (``POST /`` with ``topic``; ``POST /api/v1/topics/{topic}/messages``).
+    """A JSON publish to ``POST /api/v1/topics/{topic}/messages``: the URL names the topic.
 
     Fields that Tandem does not know are ignored, as ntfy's JSON publishing does.
     """
@@ -69,12 +96,18 @@ class MessageIn(BaseModel):
     topic: TopicName | None = None
     message: str | None = None
     title: str | None = None
-    priority: Annotated[int, Field(ge=1, le=5)] | str | None = Field(
-        default=None, description="1-5, or min, low, default, high, max, urgent"
-    )
+    # A whole number, not an int: JSON (and so the document's "integer") cannot tell 4.0
+    # from 4, and a bool must not pass for one, as it would with pydantic's lax int.
+    priority: (
+        Annotated[float, Field(ge=1, le=5, multiple_of=1, json_schema_extra={"type": "integer"})]
+        | Annotated[str, Field(pattern=patterns.PRIORITY)]
+        | None
+    ) = Field(default=None, description="1-5, or min, low, default, high, max, urgent")
     tags: list[str] | None = None
     click: str | None = None
-    cache: bool | str | None = Field(default=None, description="false or 'no': deliver live only")
+    cache: bool | Annotated[str, Field(pattern=patterns.BOOLEAN)] | None = Field(
+        default=None, description="false or 'no': deliver live only"
+    )
 
 
 class TopicMessageIn(MessageIn):

@@ -14,14 +14,12 @@ from tandem.core.errors import InvalidInput, PayloadTooLarge
 from tandem.core.schemas import NewMessage
 from tandem.protocol.headers import Options
 from tandem.protocol.models import MessageIn, TopicMessageIn, parse_body
+from tandem.protocol.patterns import FALSE_WORDS, PRIORITY_NAMES, TRUE_WORDS
 from tandem.protocol.topics import validate_topic
 from tandem.typing import HeaderMap, QueryMap
 
 EMPTY_MESSAGE = "triggered"
 
-PRIORITY_NAMES = {"min": 1, "low": 2, "default": 3, "high": 4, "max": 5, "urgent": 5}
-_TRUE = frozenset({"1", "yes", "true", "on"})
-_FALSE = frozenset({"0", "no", "false", "off"})
 
 MESSAGE = ("x-message", "message", "m")
 TITLE = ("x-title", "title", "ti", "t")
@@ -75,7 +73,7 @@ def parse_json_publish(body: bytes, *, max_body: int, topic: str | None = None) 
     topic = topic or data.topic
     if topic is None:  # TopicMessageIn requires it
         raise InvalidInput("missing field 'topic'")
-    priority = data.priority
+    priority = data.priority if isinstance(data.priority, str | None) else int(data.priority)
     cache = data.cache
     return _new_message(
         topic=validate_topic(topic),
@@ -113,9 +111,9 @@ def parse_bool(value: str | None, default: bool, name: str) -> bool:
     if value is None or not value.strip():
         return default
     lowered = value.strip().lower()
-    if lowered in _TRUE:
+    if lowered in TRUE_WORDS:
         return True
-    if lowered in _FALSE:
+    if lowered in FALSE_WORDS:
         return False
     raise InvalidInput(f"invalid value for {name!r}: use yes or no")
 

@@ -6,7 +6,8 @@ import re
 
 from tandem.core.errors import InvalidInput
 
-TOPIC_PATTERN = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
+TOPIC_NAME = r"[-_A-Za-z0-9]{1,64}"
+TOPIC_PATTERN = re.compile(f"^{TOPIC_NAME}$")
 MAX_TOPICS = 64
 
 # First path segments that belong to Tandem itself and so cannot name a topic.

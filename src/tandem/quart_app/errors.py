@@ -8,21 +8,17 @@ from quart import Quart, Response
 from werkzeug.exceptions import HTTPException
 
 from tandem.core.errors import TandemError
-from tandem.protocol.errors import ErrorResponse, from_exception, http_error, internal_error
+from tandem.protocol.errors import ErrorResponse, framework_error, from_exception, internal_error
 
 log = logging.getLogger(__name__)
 
 
 def register(app: Quart, *, max_body: int) -> None:
-    async def framework_error(exc: HTTPException) -> Response:
-        allow = [value for key, value in exc.get_headers() if key == "Allow"]
-        error = http_error(
-            exc.code or 500, allow=allow[0].split(", ") if allow else None, max_body=max_body
-        )
-        return _respond(error)
+    async def http_error(exc: HTTPException) -> Response:
+        return _respond(framework_error(exc.code or 500, exc.get_headers(), max_body=max_body))
 
     app.register_error_handler(TandemError, _tandem_error)
-    app.register_error_handler(HTTPException, framework_error)
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 

@@ -17,8 +17,13 @@ PERMISSIONS: tuple[Permission, ...] = tuple(ALLOWS)
 MAX_PASSWORD = 1024
 MAX_LABEL = 128
 
-_USER_NAME = re.compile(r"[A-Za-z0-9][-_.@A-Za-z0-9]{0,63}")
-_PATTERN = re.compile(r"[-_A-Za-z0-9*]{1,64}")
+USER_NAME = r"[A-Za-z0-9][-_.@A-Za-z0-9]{0,63}"
+TOPIC_PATTERN = r"[-_A-Za-z0-9*]{1,64}"
+# A token label's characters: no control or line-breaking ones.
+LABEL_CHARACTERS = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
+_LABEL = re.compile(f"{LABEL_CHARACTERS}{{0,{MAX_LABEL}}}")
+_USER_NAME = re.compile(USER_NAME)
+_PATTERN = re.compile(TOPIC_PATTERN)
 
 
 def validate_user_name(name: str) -> str:
@@ -93,13 +98,15 @@ def validate_pattern(pattern: str) -> str:
 
 
 def validate_label(label: str | None) -> str | None:
-    """A token label: trimmed, printable, at most :data:`MAX_LABEL` characters; empty is none."""
-    if label is None or not label.strip():
+    """A token label: at most :data:`MAX_LABEL` characters, none of them control or
+    line-breaking ones; trimmed, and empty is none."""
+    if label is None:
         return None
-    label = label.strip()
-    if len(label) > MAX_LABEL or not label.isprintable():
-        raise InvalidInput(f"invalid label: at most {MAX_LABEL} printable characters")
-    return label
+    if not _LABEL.fullmatch(label):
+        raise InvalidInput(
+            f"invalid label: at most {MAX_LABEL} characters, without control characters"
+        )
+    return label.strip() or None
 
 
 def validate_lifetime(expires: str | int | None) -> int | None:
