@@ -6,12 +6,15 @@ issuing a token: that answer shows the new token, this once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 from tandem.core import administer, gate, pages
 from tandem.core.errors import TandemError, TooManyRequests, Unauthorized
 from tandem.core.runtime import Runtime
 from tandem.core.schemas import Identity, IssuedToken
+from tandem.core.settings import Settings
+from tandem.endpoints import forms
 from tandem.endpoints.exchange import Call, Outcome, Page, Redirect, Request
 from tandem.endpoints.forms import (
     CsrfForm,
@@ -31,6 +34,17 @@ from tandem.protocol.topics import validate_topic
 
 # The login rows answer a bad login themselves (a redirect to them would loop).
 _LOGIN_ROWS = frozenset({"main.login", "main.sign_in"})
+
+
+def template_context(
+    session: MutableMapping[str, Any], settings: Settings, door_label: str
+) -> dict[str, object]:
+    """What every page's template may use besides its own context (both doors add it)."""
+
+    def csrf_token() -> str:
+        return forms.csrf_token(session, settings.secret_key)
+
+    return {"door": door_label, "csrf_token": csrf_token, **web.TEMPLATE_GLOBALS}
 
 
 def failed(exc: TandemError, req: Request) -> Outcome:

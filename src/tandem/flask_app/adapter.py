@@ -30,7 +30,6 @@ from tandem.endpoints import (
     Request,
     StreamUsage,
     Subscribe,
-    forms,
     pages,
 )
 from tandem.flask_app.streams import StreamSlots, stream_response
@@ -150,10 +149,7 @@ def _dress_pages(main: Blueprint, settings: Settings) -> None:
 
     @main.context_processor
     def _context() -> dict[str, object]:
-        def csrf_token() -> str:
-            return forms.csrf_token(session, settings.secret_key)
-
-        return {"door": DOOR_LABEL, "csrf_token": csrf_token, **web.TEMPLATE_GLOBALS}
+        return pages.template_context(session, settings, DOOR_LABEL)
 
     @main.after_request
     def _page_headers(response: Response) -> Response:

@@ -29,7 +29,6 @@ from tandem.endpoints import (
     Request,
     StreamUsage,
     Subscribe,
-    forms,
     pages,
     wire,
 )
@@ -147,10 +146,7 @@ def _dress_pages(main: Blueprint, settings: Settings) -> None:
 
     @main.context_processor
     async def _context() -> dict[str, object]:
-        def csrf_token() -> str:
-            return forms.csrf_token(session, settings.secret_key)
-
-        return {"door": DOOR_LABEL, "csrf_token": csrf_token, **web.TEMPLATE_GLOBALS}
+        return pages.template_context(session, settings, DOOR_LABEL)
 
     @main.after_request
     async def _page_headers(response: Response) -> Response:
