@@ -132,7 +132,7 @@ def test_streams_name_their_media_types() -> None:
 
 def test_options_lists_the_allowed_methods() -> None:
     item = build_document(ENDPOINTS)["paths"]["/{topic}"]
-    assert "(OPTIONS, POST, PUT)" in item["options"]["summary"]
+    assert "(GET, HEAD, OPTIONS, POST, PUT)" in item["options"]["summary"]
     assert "Allow" in item["options"]["responses"]["200"]["headers"]
 
 

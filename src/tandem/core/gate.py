@@ -160,6 +160,16 @@ async def grant(rt: Runtime, caller: Caller, topics: Sequence[str]) -> Grant:
     return Grant(visitor, allowed, forbidden)
 
 
+async def check_read(rt: Runtime, caller: Caller, topics: Sequence[str]) -> None:
+    """Raise (401 or 403) unless the caller may read every one of ``topics``.
+
+    ntfy's ``/<topics>/auth``, which its apps ask before they subscribe.
+    """
+    visitor = await identify(rt, caller)
+    for topic in topics:
+        await rt.authorize(visitor.identity, topic, "read")
+
+
 async def poll(rt: Runtime, grant: Grant, since: Since, filter: MessageFilter) -> list[Message]:
     """The stored messages of a ``poll=1`` request, on the granted topics only."""
     return await rt.history(HistoryQuery(grant.topics, since, filter))

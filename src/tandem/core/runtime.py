@@ -38,12 +38,19 @@ from tandem.core.schemas import (
     MessagePage,
     NewMessage,
     Since,
+    Stats,
     TopicStat,
 )
 from tandem.core.settings import Settings
 from tandem.core.stream import Stream
 
 log = logging.getLogger(__name__)
+
+
+# ntfy's messages_rate: messages per second over the last minute. The count reads at most
+# STATS_ROWS of the newest rows, so past STATS_ROWS a minute it reads as that many.
+STATS_WINDOW = 60
+STATS_ROWS = 100_000
 
 
 class Runtime:
@@ -241,6 +248,16 @@ class Runtime:
     async def topics(self) -> list[TopicStat]:
         async with database_errors():
             return await store.topic_stats(engines=self.engines, now=self.now())
+
+    async def stats(self) -> Stats:
+        """Every message published so far, and the rate over the last minute (per second)."""
+        now = self.now()
+        async with database_errors():
+            total = await store.last_seq(engines=self.engines)
+            recent = await store.published_since(
+                engines=self.engines, cutoff=now - STATS_WINDOW, window=STATS_ROWS
+            )
+        return Stats(messages=total, messages_rate=round(recent / STATS_WINDOW, 3))
 
     async def prune(self) -> int:
         """Delete expired messages; return how many."""

@@ -110,6 +110,14 @@ class TopicStat:
     last_time: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """ntfy's public server figures: messages ever published, and per second lately."""
+
+    messages: int
+    messages_rate: float
+
+
 # --- identity and access ----------------------------------------------------------------
 
 Role = Literal["admin", "user"]

@@ -228,6 +228,20 @@ async def read_after(*, engines: Engines, after_seq: int, limit: int) -> list[Me
     return [_to_message(row) for row in rows]
 
 
+async def published_since(*, engines: Engines, cutoff: int, window: int) -> int:
+    """How many of the newest ``window`` messages were published at or after ``cutoff``.
+
+    A range of the primary key, so the count costs at most ``window`` rows whatever the
+    table holds; ``time`` has no index of its own.
+    """
+    floor = select(func.max(counters.c.value) - window).where(counters.c.name == "messages")
+    stmt = select(func.count()).where(
+        messages.c.seq > floor.scalar_subquery(), messages.c.time >= cutoff
+    )
+    async with engines.read.connect() as conn:
+        return int((await conn.execute(stmt)).scalar_one())
+
+
 async def last_seq(*, engines: Engines) -> int:
     """The newest committed sequence number."""
     stmt = select(counters.c.value).where(counters.c.name == "messages")

@@ -6,7 +6,16 @@ from tandem.core import gate
 from tandem.core.errors import InvalidInput
 from tandem.core.runtime import Runtime
 from tandem.core.schemas import Message
-from tandem.endpoints.exchange import Call, Outcome, Reply, Request, Subscribe, json_reply
+from tandem.endpoints.exchange import (
+    Call,
+    Outcome,
+    Redirect,
+    Reply,
+    Request,
+    Subscribe,
+    json_reply,
+)
+from tandem.protocol.api import NTFY_HEALTHY, SUCCESS, UNIFIEDPUSH, stats_body
 from tandem.protocol.encode import (
     MIMETYPES,
     STREAM_HEADERS,
@@ -15,9 +24,10 @@ from tandem.protocol.encode import (
     message_json,
     skipped_topics,
 )
-from tandem.protocol.publish import parse_json_publish, parse_publish
+from tandem.protocol.headers import Options
+from tandem.protocol.publish import parse_bool, parse_json_publish, parse_publish
 from tandem.protocol.subscribe import SubscribeRequest, parse_subscribe
-from tandem.protocol.topics import parse_topics
+from tandem.protocol.topics import parse_topics, validate_topic
 
 
 def _published(msg: Message) -> Reply:
@@ -55,6 +65,31 @@ def subscribe(req: Request) -> Outcome:
             lambda grant: Reply(b"", 200, MIMETYPES[fmt], STREAM_HEADERS | _skipped(grant)),
         )
     return Subscribe(who, topics, sub, fmt)
+
+
+def topic(req: Request) -> Outcome:
+    """``GET /<topic>``: UnifiedPush's discovery with ``up=1``, else the topic's page."""
+    name = validate_topic(req.args["topic"])
+    up = Options(req.headers, req.query).get("x-unifiedpush", "unifiedpush", "up")
+    if parse_bool(up, default=False, name="up"):
+        return json_reply(UNIFIEDPUSH)
+    return Redirect(req.url_for("main.topic", topic=name))
+
+
+def auth(req: Request) -> Outcome:
+    """``GET /<topics>/auth``: may the caller read every one of them (ntfy's apps ask)."""
+    topics, who = parse_topics(req.args["topics"]), req.caller
+    return Call(lambda rt: gate.check_read(rt, who, topics), lambda _: json_reply(SUCCESS))
+
+
+def health(req: Request) -> Outcome:
+    """``GET /v1/health``: ntfy's liveness answer (``/api/v1/health`` also asks the database)."""
+    return json_reply(NTFY_HEALTHY)
+
+
+def stats(req: Request) -> Outcome:
+    """``GET /v1/stats``: ntfy's public figures."""
+    return Call(lambda rt: rt.stats(), lambda found: json_reply(stats_body(found)))
 
 
 def websocket_only(req: Request) -> Outcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tandem.core.schemas import Message, MessagePage, TopicStat
+from tandem.core.schemas import Message, MessagePage, Stats, TopicStat
 from tandem.protocol.encode import message_dict
 
 
@@ -43,3 +43,14 @@ def streams_body(*, door: str, pid: int, in_use: int, slots: int | None, direct:
 
 def health_body(*, database: str) -> bytes:
     return orjson.dumps({"healthy": True, "database": database})
+
+
+# --- ntfy's own small answers ------------------------------------------------------------
+
+NTFY_HEALTHY = orjson.dumps({"healthy": True})
+SUCCESS = orjson.dumps({"success": True})
+UNIFIEDPUSH = orjson.dumps({"unifiedpush": {"version": 1}})
+
+
+def stats_body(stats: Stats) -> bytes:
+    return orjson.dumps({"messages": stats.messages, "messages_rate": stats.messages_rate})

@@ -156,6 +156,27 @@ class Health(BaseModel):
     database: str
 
 
+class NtfyHealth(BaseModel):
+    healthy: bool
+
+
+class Stats(BaseModel):
+    messages: int = Field(description="Messages published so far")
+    messages_rate: float = Field(description="Messages per second over the last minute")
+
+
+class Success(BaseModel):
+    success: bool
+
+
+class UnifiedPushVersion(BaseModel):
+    version: int
+
+
+class UnifiedPush(BaseModel):
+    unifiedpush: UnifiedPushVersion
+
+
 class Streams(BaseModel):
     door: Literal["wsgi", "asgi"]
     pid: int

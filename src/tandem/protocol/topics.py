@@ -10,9 +10,13 @@ TOPIC_NAME = r"[-_A-Za-z0-9]{1,64}"
 TOPIC_PATTERN = re.compile(f"^{TOPIC_NAME}$")
 MAX_TOPICS = 64
 
-# First path segments that belong to Tandem itself and so cannot name a topic.
-# "app" holds the topic pages (/app/<topic>); ntfy reserves it for its web app too.
-RESERVED = frozenset({"api", "static", "login", "logout", "admin", "docs", "app"})
+# First path segments that belong to Tandem itself, or to ntfy's own endpoints and apps,
+# and so cannot name a topic. ntfy refuses the same (its default disallowed topics, "v1"
+# among them); "app" holds the topic pages (/app/<topic>).
+RESERVED = frozenset(
+    {"api", "static", "login", "logout", "admin", "docs", "app"}
+    | {"file", "metrics", "account", "settings", "signup", "v1"}
+)
 
 
 def validate_topic(name: str) -> str:
