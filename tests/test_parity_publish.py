@@ -174,6 +174,18 @@ async def test_utf8_header_value(client: httpx.AsyncClient) -> None:
     assert data["title"] == "caf\u00e9"
 
 
+async def test_rfc_2047_header_value(client: httpx.AsyncClient) -> None:
+    # What mail-minded clients send when a header must stay ASCII.
+    headers = {"Title": "=?UTF-8?B?w6lsw6h2ZQ==?=", "Tags": "=?utf-8?q?caf=C3=A9?=,b"}
+    data = await publish_ok(client, content=b"hi", headers=headers)
+    assert (data["title"], data["tags"]) == ("\u00e9l\u00e8ve", ["caf\u00e9", "b"])
+
+
+async def test_http_priority_header_of_a_proxy_is_ignored(client: httpx.AsyncClient) -> None:
+    data = await publish_ok(client, content=b"hi", headers={"Priority": "u=1, i"})
+    assert "priority" not in data
+
+
 @pytest.mark.parametrize(
     ("where", "value"),
     [

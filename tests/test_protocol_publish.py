@@ -491,3 +491,44 @@ def test_ws_publish_needs_a_topic_on_a_multi_topic_socket() -> None:
 def test_ws_publish_bad_json_is_invalid_input(data: str) -> None:
     with pytest.raises(InvalidInput):
         parse_ws_publish(data, topics=("solo",), max_body=MAX_BODY)
+
+
+# --- header values as ntfy reads them ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "title"),
+    [
+        ("=?UTF-8?B?w6lsw6h2ZQ==?=", "élève"),
+        ("=?utf-8?q?Hello_World?=", "Hello World"),
+        ("=?UTF-8?Q?caf=C3=A9?= au lait", "café au lait"),
+        ("=?bogus-charset?q?x?=", "=?bogus-charset?q?x?="),  # not decodable: kept as sent
+        ("plain =? text", "plain =? text"),
+    ],
+)
+def test_rfc_2047_encoded_words_in_headers_are_decoded(header: str, title: str) -> None:
+    assert publish(b"x", {"Title": header}).title == title
+
+
+def test_encoded_words_in_query_parameters_stay_as_sent() -> None:
+    # Only headers need the encoding; a query parameter is percent-encoded UTF-8 already.
+    assert publish(b"x", query={"title": "=?utf-8?q?a?="}).title == "=?utf-8?q?a?="
+
+
+@pytest.mark.parametrize("value", ["u=1", "u=3, i", "u=0,1", " u=7 "])
+def test_rfc_9218_priority_header_is_not_a_priority(value: str) -> None:
+    # Proxies (Cloudflare) add it: it is skipped, and the next alias or parameter decides.
+    assert publish(b"x", {"Priority": value}).priority is None
+    assert publish(b"x", {"Priority": value, "X-Priority": "5"}).priority == 5
+    assert publish(b"x", {"Priority": value}, {"priority": "high"}).priority == 4
+
+
+def test_an_rfc_9218_lookalike_on_another_alias_is_still_refused() -> None:
+    with pytest.raises(InvalidInput, match="priority"):
+        publish(b"x", {"X-Priority": "u=1"})
+
+
+def test_a_blank_header_falls_through_to_the_next_alias_and_the_query() -> None:
+    assert publish(b"x", {"X-Title": "  ", "t": "from t"}).title == "from t"
+    assert publish(b"x", {"X-Title": ""}, {"title": "from query"}).title == "from query"
+    assert publish(b"x", {"X-Priority": " "}, {"p": "2"}).priority == 2
