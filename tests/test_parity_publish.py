@@ -41,7 +41,8 @@ async def publish_ok(client: httpx.AsyncClient, url: str = "/alerts", **kwargs: 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     data = response.json()
-    assert BASE_KEYS <= data.keys() <= BASE_KEYS | {"title", "priority", "tags", "click"}
+    optional = {"title", "priority", "tags", "click", "icon", "content_type"}
+    assert BASE_KEYS <= data.keys() <= BASE_KEYS | optional
     assert data["event"] == "message"
     assert isinstance(data["id"], str)
     assert data["id"]
@@ -223,9 +224,6 @@ async def test_cache_yes_stores(client: httpx.AsyncClient, value: str) -> None:
 @pytest.mark.parametrize(
     "headers",
     [
-        {"Markdown": "yes"},
-        {"X-Markdown": "1"},
-        {"Icon": "https://example.com/icon.png"},
         {"Actions": "view, Open portal, https://example.com, clear=true"},
         {"Email": "ops@example.com"},
         {"Delay": "10m"},
@@ -326,7 +324,10 @@ async def test_get_publish_without_message_is_triggered(
         ({"topic": "alerts", "message": "m", "priority": "2"}, {"priority": 2}),
         ({"topic": "alerts", "message": "m", "tags": [" a ", ""]}, {"tags": ["a"]}),
         ({"topic": "alerts", "message": "m", "title": None}, {"message": "m"}),
-        ({"topic": "alerts", "message": "m", "markdown": True, "icon": "x"}, {"message": "m"}),
+        (
+            {"topic": "alerts", "message": "m", "markdown": True, "icon": "https://e.x/i.png"},
+            {"message": "m", "content_type": "text/markdown", "icon": "https://e.x/i.png"},
+        ),
     ],
 )
 async def test_json_publish(
@@ -358,3 +359,30 @@ async def test_topics_are_separate(client: httpx.AsyncClient) -> None:
     second = await publish_ok(client, "/two", content=b"2")
     assert (await poll(client, "one"), await poll(client, "two")) == ([first], [second])
     assert first["id"] != second["id"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "params"),
+    [
+        ({"Markdown": "yes", "Icon": "https://example.com/icon.png"}, {}),
+        ({"X-Markdown": "1", "X-Icon": "https://example.com/icon.png"}, {}),
+        ({"Content-Type": "text/markdown"}, {"icon": "https://example.com/icon.png"}),
+        ({}, {"md": "true", "icon": "https://example.com/icon.png"}),
+    ],
+)
+async def test_markdown_and_icon_arrive_with_the_message(
+    client: httpx.AsyncClient, headers: dict[str, str], params: dict[str, str]
+) -> None:
+    data = await publish_ok(client, content=b"**disk** full", headers=headers, params=params)
+    assert (data["content_type"], data["icon"]) == (
+        "text/markdown",
+        "https://example.com/icon.png",
+    )
+    assert await poll(client) == [data]
+
+
+async def test_an_icon_that_is_no_http_url_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/alerts", content=b"x", headers={"Icon": "file:///etc/passwd"})
+    assert response.status_code == 400
+    assert "icon" in response.json()["message"]
+    assert await poll(client) == []

@@ -306,3 +306,16 @@ def test_http_error_for_framework_errors() -> None:
     too_large = http_error(413, max_body=4096)
     assert "4096" in orjson.loads(too_large.body)["message"]
     assert orjson.loads(internal_error().body)["code"] == 500
+
+
+@pytest.mark.parametrize("fmt", ["json", "sse", "ws"])
+def test_icon_and_markdown_travel_on_every_json_transport(fmt: Format) -> None:
+    msg = make_message(icon="https://example.com/i.png", content_type="text/markdown")
+    encoded = encode_event(Event("message", 0, "alerts", Envelope(msg)), fmt).decode()
+    payload = encoded.split("data: ", 1)[-1] if fmt == "sse" else encoded
+    data = orjson.loads(payload.strip())
+    assert (data["icon"], data["content_type"]) == ("https://example.com/i.png", "text/markdown")
+
+
+def test_plain_messages_carry_neither() -> None:
+    assert {"icon", "content_type"}.isdisjoint(message_dict(make_message()))

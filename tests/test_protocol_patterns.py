@@ -18,7 +18,7 @@ from tandem.core.errors import InvalidInput
 from tandem.core.identity import validation
 from tandem.protocol import patterns
 from tandem.protocol.headers import Options
-from tandem.protocol.publish import parse_bool, parse_priority
+from tandem.protocol.publish import parse_bool, parse_icon, parse_priority
 from tandem.protocol.requests import parse_cursor, parse_limit
 from tandem.protocol.subscribe import parse_filter, parse_since
 from tandem.protocol.topics import parse_topics, validate_topic
@@ -73,6 +73,7 @@ CASES: dict[str, tuple[str, Callable[[str], object], str | None]] = {
     "permission": (patterns.PERMISSION, validation.validate_permission, None),
     "lifetime": (patterns.LIFETIME, _lifetime, None),
     "label": (patterns.LABEL, validation.validate_label, None),
+    "icon": (patterns.ICON_URL, parse_icon, None),
 }
 
 

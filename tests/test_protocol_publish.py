@@ -285,8 +285,6 @@ def test_blank_title_and_click_count_as_unset() -> None:
 @pytest.mark.parametrize(
     "headers",
     [
-        {"Markdown": "yes"},
-        {"X-Icon": "https://example.com/icon.png"},
         {"Actions": "view, Open, https://example.com"},
         {"X-Email": "someone@example.com"},
         {"Delay": "10m"},
@@ -463,7 +461,7 @@ def test_json_body_over_max_body_is_payload_too_large() -> None:
 
 
 def test_json_unknown_fields_are_ignored() -> None:
-    msg = json_publish({"topic": "t", "message": "m", "markdown": True, "actions": [], "delay": 1})
+    msg = json_publish({"topic": "t", "message": "m", "colour": "red", "actions": [], "delay": 1})
     assert msg == NewMessage(topic="t", message="m")
 
 
@@ -532,3 +530,63 @@ def test_a_blank_header_falls_through_to_the_next_alias_and_the_query() -> None:
     assert publish(b"x", {"X-Title": "  ", "t": "from t"}).title == "from t"
     assert publish(b"x", {"X-Title": ""}, {"title": "from query"}).title == "from query"
     assert publish(b"x", {"X-Priority": " "}, {"p": "2"}).priority == 2
+
+
+# --- markdown and icons ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [
+        ({"X-Markdown": "yes"}, {}),
+        ({"Markdown": "1"}, {}),
+        ({"md": "true"}, {}),
+        ({}, {"markdown": "on"}),
+        ({}, {"md": "yes"}),
+        ({"Content-Type": "text/markdown"}, {}),
+        ({"Content-Type": "Text/Markdown; charset=utf-8"}, {}),
+    ],
+)
+def test_markdown_is_asked_for(headers: dict[str, str], query: dict[str, str]) -> None:
+    assert publish(b"**bold**", headers, query).content_type == "text/markdown"
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Markdown": "no"}, {"Content-Type": "text/plain"}, {"md": ""}]
+)
+def test_plain_text_by_default(headers: dict[str, str]) -> None:
+    assert publish(b"**not bold**", headers).content_type is None
+
+
+def test_a_bad_markdown_value_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="markdown"):
+        publish(b"x", {"Markdown": "perhaps"})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://example.com/i.png", "https://example.com/i.png"),
+        (" HTTP://example.com/a ", "HTTP://example.com/a"),
+        ("  ", None),
+    ],
+)
+def test_icon(value: str, expected: str | None) -> None:
+    assert publish(b"x", {"X-Icon": value}).icon == expected
+    assert publish(b"x", query={"icon": value}).icon == expected
+
+
+@pytest.mark.parametrize("value", ["ftp://example.com/i.png", "example.com/i.png", "javascript:x"])
+def test_an_icon_that_is_no_http_url_is_invalid_input(value: str) -> None:
+    with pytest.raises(InvalidInput, match="icon"):
+        publish(b"x", {"Icon": value})
+
+
+def test_json_markdown_and_icon() -> None:
+    msg = json_publish({"topic": "t", "markdown": True, "icon": "https://example.com/i.png"})
+    assert (msg.content_type, msg.icon) == ("text/markdown", "https://example.com/i.png")
+    assert json_publish({"topic": "t", "markdown": False}).content_type is None
+    with pytest.raises(InvalidInput, match="icon"):
+        json_publish({"topic": "t", "icon": "file:///etc/passwd"})
+    with pytest.raises(InvalidInput, match="markdown"):
+        json_publish({"topic": "t", "markdown": "yes"})

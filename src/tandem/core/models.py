@@ -54,6 +54,8 @@ class MessageRow(Base):
     priority: Mapped[int | None] = mapped_column(SmallInteger)
     tags: Mapped[str | None] = mapped_column(Text)
     click: Mapped[str | None] = mapped_column(Text)
+    icon: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(32))
     # X-Cache: no. The row exists only so that relays in other processes can
     # deliver it live; history never shows it and prune removes it within a minute.
     live_only: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -21,6 +21,9 @@ class NewMessage:
     priority: int | None = None
     tags: tuple[str, ...] = ()
     click: str | None = None
+    icon: str | None = None
+    # None is plain text; "text/markdown" asks clients to render markdown.
+    content_type: str | None = None
     cache: bool = True
 
 
@@ -38,6 +41,8 @@ class Message:
     priority: int | None = None
     tags: tuple[str, ...] = ()
     click: str | None = None
+    icon: str | None = None
+    content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ _COLUMNS = (
     messages.c.priority,
     messages.c.tags,
     messages.c.click,
+    messages.c.icon,
+    messages.c.content_type,
 )
 
 
@@ -67,6 +69,8 @@ async def insert_messages(
                 priority=new.priority,
                 tags=new.tags,
                 click=new.click,
+                icon=new.icon,
+                content_type=new.content_type,
             )
             for offset, new in enumerate(batch)
         ]
@@ -293,6 +297,8 @@ def _to_row(msg: Message, *, live_only: bool) -> dict[str, Any]:
         "priority": msg.priority,
         "tags": ",".join(msg.tags) if msg.tags else None,
         "click": msg.click,
+        "icon": msg.icon,
+        "content_type": msg.content_type,
     }
 
 
@@ -308,6 +314,8 @@ def _to_message(row: Any) -> Message:
         priority=row.priority,
         tags=_split_tags(row.tags),
         click=row.click,
+        icon=row.icon,
+        content_type=row.content_type,
     )
 
 

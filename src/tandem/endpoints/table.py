@@ -90,6 +90,14 @@ _PUBLISH_OPTIONS = (
     Param("tags", "Comma-separated tags (also X-Tags, ta)"),
     Param("click", "URL to open on click (also X-Click)"),
     Param(
+        "icon", "The notification's icon, an http(s) URL (also X-Icon)", _text(patterns.ICON_URL)
+    ),
+    Param(
+        "markdown",
+        "yes: the message is markdown (also X-Markdown, md, or a text/markdown body)",
+        _text(patterns.BOOLEAN),
+    ),
+    Param(
         "cache",
         "'no' delivers live only and stores nothing (also X-Cache)",
         _text(patterns.BOOLEAN),

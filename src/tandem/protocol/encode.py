@@ -38,6 +38,10 @@ def message_dict(msg: Message) -> dict[str, Any]:
         data["tags"] = list(msg.tags)
     if msg.click is not None:
         data["click"] = msg.click
+    if msg.icon is not None:
+        data["icon"] = msg.icon
+    if msg.content_type is not None:
+        data["content_type"] = msg.content_type
     return data
 
 

@@ -105,6 +105,10 @@ class MessageIn(BaseModel):
     ) = Field(default=None, description="1-5, or min, low, default, high, max, urgent")
     tags: list[str] | None = None
     click: str | None = None
+    icon: Annotated[str, Field(pattern=patterns.ICON_URL)] | None = Field(
+        default=None, description="The notification's icon: an http(s) URL"
+    )
+    markdown: bool | None = Field(default=None, description="true: the message is markdown")
     cache: bool | Annotated[str, Field(pattern=patterns.BOOLEAN)] | None = Field(
         default=None, description="false or 'no': deliver live only"
     )
@@ -132,6 +136,10 @@ class Message(BaseModel):
     priority: Annotated[int, Field(ge=1, le=5)] | None = None
     tags: list[str] | None = None
     click: str | None = None
+    icon: str | None = None
+    content_type: Literal["text/markdown"] | None = Field(
+        default=None, description="text/markdown, or absent for plain text"
+    )
 
 
 class MessagePage(BaseModel):

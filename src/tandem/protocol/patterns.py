@@ -106,5 +106,7 @@ PERMISSION = whole(
 _POSITIVE_9_DIGITS = one_of(*(f"0{{{k}}}[1-9][0-9]{{0,{8 - k}}}" for k in range(9)))
 LIFETIME = whole(spaced(f"{_POSITIVE_9_DIGITS}[sSmMhHdD]?"))
 LABEL = whole(LABEL_CHARACTERS + "*")
+# An icon: what parse_icon takes (an http(s) URL; blank is no icon).
+ICON_URL = r"^\s*(|[hH][tT][tT][pP][sS]?://[\s\S]*)$"
 # Any text with something in it besides white space (a required form field).
 NOT_BLANK = r"\S"

@@ -1,12 +1,13 @@
 """Parse ntfy publish requests: ``PUT/POST /<topic>``, ``GET /<topic>/publish`` and
 ``POST /`` with a JSON body.
 
-Options ntfy knows but Tandem does not implement (``Markdown``, ``Icon``,
-``Actions``, ``Email``, ``Delay``, ...) are accepted and ignored, as an ntfy
-client expects; they are never an error.
+Options ntfy knows but Tandem does not implement yet (``Actions``, ``Email``,
+``Delay``, ...) are accepted and ignored; they are never an error.
 """
 
 from __future__ import annotations
+
+import re
 
 import orjson
 
@@ -26,6 +27,12 @@ TITLE = ("x-title", "title", "ti", "t")
 PRIORITY = ("x-priority", "priority", "prio", "p")
 TAGS = ("x-tags", "tags", "tag", "ta")
 CLICK = ("x-click", "click")
+ICON = ("x-icon", "icon")
+MARKDOWN = ("x-markdown", "markdown", "md")
+CONTENT_TYPE = ("content-type", "content_type")
+MARKDOWN_TYPE = "text/markdown"
+# ntfy takes any http(s) URL as an icon, and refuses anything else.
+_ICON_URL = re.compile(r"^https?://", re.IGNORECASE)
 CACHE = ("x-cache", "cache")
 
 
@@ -57,6 +64,11 @@ def parse_publish(
         priority=parse_priority(options.get(*PRIORITY)),
         tags=parse_tags(options.get(*TAGS)),
         click=options.get(*CLICK),
+        icon=parse_icon(options.get(*ICON)),
+        content_type=_content_type(
+            parse_bool(options.get(*MARKDOWN), default=False, name="markdown"),
+            options.get(*CONTENT_TYPE),
+        ),
         cache=parse_bool(options.get(*CACHE), default=True, name="cache"),
         max_body=max_body,
     )
@@ -82,6 +94,8 @@ def parse_json_publish(body: bytes, *, max_body: int, topic: str | None = None) 
         priority=parse_priority(None if priority is None else str(priority)),
         tags=tuple(tag.strip() for tag in data.tags or () if tag.strip()),
         click=data.click,
+        icon=parse_icon(data.icon),
+        content_type=_content_type(bool(data.markdown), None),
         cache=cache if isinstance(cache, bool) else parse_bool(cache, True, "cache"),
         max_body=max_body,
     )
@@ -118,6 +132,21 @@ def parse_bool(value: str | None, default: bool, name: str) -> bool:
     raise InvalidInput(f"invalid value for {name!r}: use yes or no")
 
 
+def parse_icon(value: str | None) -> str | None:
+    """An icon's URL: ``http(s)://`` only, as ntfy has it; blank means none."""
+    if value is None or not value.strip():
+        return None
+    if not _ICON_URL.match(value.strip()):
+        raise InvalidInput("invalid icon URL: use an http:// or https:// URL")
+    return value.strip()
+
+
+def _content_type(markdown: bool, content_type: str | None) -> str | None:
+    # ntfy: the markdown option, or a request sent as text/markdown (parameters aside).
+    declared = (content_type or "").split(";")[0].strip().lower()
+    return MARKDOWN_TYPE if markdown or declared == MARKDOWN_TYPE else None
+
+
 def _new_message(
     *,
     topic: str,
@@ -128,6 +157,8 @@ def _new_message(
     click: str | None,
     cache: bool,
     max_body: int,
+    icon: str | None = None,
+    content_type: str | None = None,
 ) -> NewMessage:
     message = message or EMPTY_MESSAGE
     if len(message.encode()) > max_body:
@@ -139,6 +170,8 @@ def _new_message(
         priority=priority,
         tags=tags,
         click=click.strip() or None if click else None,
+        icon=icon,
+        content_type=content_type,
         cache=cache,
     )
 
