@@ -41,7 +41,7 @@ async def publish_ok(client: httpx.AsyncClient, url: str = "/alerts", **kwargs: 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     data = response.json()
-    optional = {"title", "priority", "tags", "click", "icon", "content_type"}
+    optional = {"title", "priority", "tags", "click", "icon", "content_type", "actions"}
     assert BASE_KEYS <= data.keys() <= BASE_KEYS | optional
     assert data["event"] == "message"
     assert isinstance(data["id"], str)
@@ -224,7 +224,6 @@ async def test_cache_yes_stores(client: httpx.AsyncClient, value: str) -> None:
 @pytest.mark.parametrize(
     "headers",
     [
-        {"Actions": "view, Open portal, https://example.com, clear=true"},
         {"Email": "ops@example.com"},
         {"Delay": "10m"},
         {"X-Delay": "tomorrow, 10am"},
@@ -385,4 +384,49 @@ async def test_an_icon_that_is_no_http_url_is_400(client: httpx.AsyncClient) -> 
     response = await client.post("/alerts", content=b"x", headers={"Icon": "file:///etc/passwd"})
     assert response.status_code == 400
     assert "icon" in response.json()["message"]
+    assert await poll(client) == []
+
+
+async def test_actions_arrive_with_the_message(client: httpx.AsyncClient) -> None:
+    header = "view, Open portal, https://example.com, clear=true; http, Ping, https://x, method=put"
+    data = await publish_ok(client, content=b"hi", headers={"Actions": header})
+    for action in data["actions"]:
+        assert isinstance(action.pop("id"), str)
+    assert data["actions"] == [
+        {"action": "view", "label": "Open portal", "clear": True, "url": "https://example.com"},
+        {"action": "http", "label": "Ping", "clear": False, "url": "https://x", "method": "PUT"},
+    ]
+    (polled,) = await poll(client)
+    assert [a["label"] for a in polled["actions"]] == ["Open portal", "Ping"]
+
+
+async def test_json_publish_with_actions(client: httpx.AsyncClient) -> None:
+    actions = [{"action": "broadcast", "label": "Snap", "extras": {"camera": "front"}}]
+    data = await publish_ok(
+        client, "/", json={"topic": "alerts", "message": "m", "actions": actions}
+    )
+    (action,) = data["actions"]
+    assert (action["action"], action["label"], action["extras"]) == (
+        "broadcast",
+        "Snap",
+        {"camera": "front"},
+    )
+    assert await poll(client) == [data]
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"url": "/alerts", "content": b"x", "headers": {"Actions": "view, no url"}},
+        {"url": "/alerts", "content": b"x", "headers": {"X-Actions": "jump, Go"}},
+        {"url": "/", "json": {"topic": "alerts", "actions": [{"action": "view", "label": "L"}]}},
+        {"url": "/", "json": {"topic": "alerts", "actions": "view, L, https://x"}},
+    ],
+)
+async def test_bad_actions_are_400_and_nothing_is_stored(
+    client: httpx.AsyncClient, request_kwargs: dict[str, Any]
+) -> None:
+    response = await client.post(**request_kwargs)
+    assert response.status_code == 400, response.text
+    assert "action" in response.json()["message"]
     assert await poll(client) == []

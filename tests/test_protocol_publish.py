@@ -285,7 +285,6 @@ def test_blank_title_and_click_count_as_unset() -> None:
 @pytest.mark.parametrize(
     "headers",
     [
-        {"Actions": "view, Open, https://example.com"},
         {"X-Email": "someone@example.com"},
         {"Delay": "10m"},
         {"X-Firebase": "no"},

@@ -1,4 +1,4 @@
-"""A message's icon and content type (markdown).
+"""A message's icon, content type (markdown) and action buttons.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,9 +21,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("messages", sa.Column("icon", sa.Text(), nullable=True))
     op.add_column("messages", sa.Column("content_type", sa.String(length=32), nullable=True))
+    op.add_column("messages", sa.Column("actions", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages") as batch:
+        batch.drop_column("actions")
         batch.drop_column("content_type")
         batch.drop_column("icon")

@@ -56,6 +56,8 @@ class MessageRow(Base):
     click: Mapped[str | None] = mapped_column(Text)
     icon: Mapped[str | None] = mapped_column(Text)
     content_type: Mapped[str | None] = mapped_column(String(32))
+    # The action buttons as a JSON array (core.store writes and reads it).
+    actions: Mapped[str | None] = mapped_column(Text)
     # X-Cache: no. The row exists only so that relays in other processes can
     # deliver it live; history never shows it and prune removes it within a minute.
     live_only: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -12,6 +12,22 @@ SinceKind = Literal["all", "latest", "none", "time", "seq"]
 
 
 @dataclass(frozen=True, slots=True)
+class MessageAction:
+    """An action button of a message (ntfy's ``view``, ``broadcast`` or ``http``)."""
+
+    id: str
+    action: str
+    label: str
+    clear: bool = False
+    url: str | None = None
+    method: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+    intent: str | None = None
+    extras: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message as a client asked to publish it, already validated."""
 
@@ -24,6 +40,7 @@ class NewMessage:
     icon: str | None = None
     # None is plain text; "text/markdown" asks clients to render markdown.
     content_type: str | None = None
+    actions: tuple[MessageAction, ...] = ()
     cache: bool = True
 
 
@@ -43,6 +60,7 @@ class Message:
     click: str | None = None
     icon: str | None = None
     content_type: str | None = None
+    actions: tuple[MessageAction, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,16 +6,26 @@ schemas, never rows, so that results can cross the portal between threads.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, bindparam, delete, false, func, insert, or_, select, text, true, update
 from sqlalchemy.engine import Connection
 
 from tandem.core.db import Engines
 from tandem.core.ids import encode_id
 from tandem.core.models import counters, messages, prune_marks
-from tandem.core.schemas import HistoryQuery, Message, MessagePage, NewMessage, Since, TopicStat
+from tandem.core.schemas import (
+    HistoryQuery,
+    Message,
+    MessageAction,
+    MessagePage,
+    NewMessage,
+    Since,
+    TopicStat,
+)
 
 # How long a live-only (X-Cache: no) row stays for relays in other processes.
 LIVE_ONLY_GRACE = 60
@@ -33,6 +43,7 @@ _COLUMNS = (
     messages.c.click,
     messages.c.icon,
     messages.c.content_type,
+    messages.c.actions,
 )
 
 
@@ -71,6 +82,7 @@ async def insert_messages(
                 click=new.click,
                 icon=new.icon,
                 content_type=new.content_type,
+                actions=new.actions,
             )
             for offset, new in enumerate(batch)
         ]
@@ -299,6 +311,7 @@ def _to_row(msg: Message, *, live_only: bool) -> dict[str, Any]:
         "click": msg.click,
         "icon": msg.icon,
         "content_type": msg.content_type,
+        "actions": _actions_json(msg.actions),
     }
 
 
@@ -316,8 +329,30 @@ def _to_message(row: Any) -> Message:
         click=row.click,
         icon=row.icon,
         content_type=row.content_type,
+        actions=_actions_from_json(row.actions),
     )
 
 
 def _split_tags(value: str | None) -> tuple[str, ...]:
     return tuple(value.split(",")) if value else ()
+
+
+def _actions_json(actions: Sequence[MessageAction]) -> str | None:
+    if not actions:
+        return None
+    return orjson.dumps([dataclasses.asdict(action) for action in actions]).decode()
+
+
+def _actions_from_json(value: str | None) -> tuple[MessageAction, ...]:
+    if not value:
+        return ()
+    return tuple(
+        MessageAction(
+            **{
+                **fields,
+                "headers": tuple(map(tuple, fields.get("headers") or ())),
+                "extras": tuple(map(tuple, fields.get("extras") or ())),
+            }
+        )
+        for fields in orjson.loads(value)
+    )

@@ -16,6 +16,7 @@ from wsproto.frame_protocol import FrameProtocol
 from tandem.core.hub import Envelope
 from tandem.core.schemas import Message
 from tandem.core.stream import Event
+from tandem.protocol.actions import action_dict
 
 SSE_RETRY_MS = 3000
 
@@ -42,6 +43,8 @@ def message_dict(msg: Message) -> dict[str, Any]:
         data["icon"] = msg.icon
     if msg.content_type is not None:
         data["content_type"] = msg.content_type
+    if msg.actions:
+        data["actions"] = [action_dict(action) for action in msg.actions]
     return data
 
 

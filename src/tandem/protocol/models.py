@@ -16,6 +16,7 @@ from tandem.core.errors import InvalidInput
 from tandem.core.identity.validation import MAX_LABEL, MAX_PASSWORD
 from tandem.core.schemas import EVERYONE
 from tandem.protocol import patterns
+from tandem.protocol.actions import ActionList
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -109,6 +110,7 @@ class MessageIn(BaseModel):
         default=None, description="The notification's icon: an http(s) URL"
     )
     markdown: bool | None = Field(default=None, description="true: the message is markdown")
+    actions: ActionList | None = Field(default=None, description="Up to three action buttons")
     cache: bool | Annotated[str, Field(pattern=patterns.BOOLEAN)] | None = Field(
         default=None, description="false or 'no': deliver live only"
     )
@@ -121,6 +123,21 @@ class TopicMessageIn(MessageIn):
 
 
 # --- answers ----------------------------------------------------------------------------
+
+
+class ActionOut(BaseModel):
+    """An action button as the message carries it."""
+
+    id: str
+    action: Literal["view", "broadcast", "http"]
+    label: str
+    clear: bool
+    url: str | None = None
+    method: str | None = None
+    headers: dict[str, str] | None = None
+    body: str | None = None
+    intent: str | None = None
+    extras: dict[str, str] | None = None
 
 
 class Message(BaseModel):
@@ -140,6 +157,7 @@ class Message(BaseModel):
     content_type: Literal["text/markdown"] | None = Field(
         default=None, description="text/markdown, or absent for plain text"
     )
+    actions: list[ActionOut] | None = None
 
 
 class MessagePage(BaseModel):

@@ -1,8 +1,8 @@
 """Parse ntfy publish requests: ``PUT/POST /<topic>``, ``GET /<topic>/publish`` and
 ``POST /`` with a JSON body.
 
-Options ntfy knows but Tandem does not implement yet (``Actions``, ``Email``,
-``Delay``, ...) are accepted and ignored; they are never an error.
+Options ntfy knows but Tandem does not implement yet (``Email``, ``Delay``,
+``Attach``, ...) are accepted and ignored; they are never an error.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import re
 import orjson
 
 from tandem.core.errors import InvalidInput, PayloadTooLarge
-from tandem.core.schemas import NewMessage
+from tandem.core.schemas import MessageAction, NewMessage
+from tandem.protocol.actions import actions_from_json, parse_actions
 from tandem.protocol.headers import Options
 from tandem.protocol.models import MessageIn, TopicMessageIn, parse_body
 from tandem.protocol.patterns import FALSE_WORDS, PRIORITY_NAMES, TRUE_WORDS
@@ -28,6 +29,7 @@ PRIORITY = ("x-priority", "priority", "prio", "p")
 TAGS = ("x-tags", "tags", "tag", "ta")
 CLICK = ("x-click", "click")
 ICON = ("x-icon", "icon")
+ACTIONS = ("x-actions", "actions", "action")
 MARKDOWN = ("x-markdown", "markdown", "md")
 CONTENT_TYPE = ("content-type", "content_type")
 MARKDOWN_TYPE = "text/markdown"
@@ -69,6 +71,7 @@ def parse_publish(
             parse_bool(options.get(*MARKDOWN), default=False, name="markdown"),
             options.get(*CONTENT_TYPE),
         ),
+        actions=parse_actions(options.get(*ACTIONS)),
         cache=parse_bool(options.get(*CACHE), default=True, name="cache"),
         max_body=max_body,
     )
@@ -82,6 +85,8 @@ def parse_json_publish(body: bytes, *, max_body: int, topic: str | None = None) 
     if len(body) > max_body:
         raise PayloadTooLarge(f"request body too large: the limit is {max_body} bytes")
     data = parse_body(TopicMessageIn if topic is None else MessageIn, body, empty=False)
+    # The model checked the actions' shape; their own parser builds them, with ntfy's rules.
+    raw_actions = data.model_dump(include={"actions"}, exclude_none=True).get("actions")
     topic = topic or data.topic
     if topic is None:  # TopicMessageIn requires it
         raise InvalidInput("missing field 'topic'")
@@ -96,6 +101,7 @@ def parse_json_publish(body: bytes, *, max_body: int, topic: str | None = None) 
         click=data.click,
         icon=parse_icon(data.icon),
         content_type=_content_type(bool(data.markdown), None),
+        actions=actions_from_json(raw_actions) if raw_actions is not None else (),
         cache=cache if isinstance(cache, bool) else parse_bool(cache, True, "cache"),
         max_body=max_body,
     )
@@ -159,6 +165,7 @@ def _new_message(
     max_body: int,
     icon: str | None = None,
     content_type: str | None = None,
+    actions: tuple[MessageAction, ...] = (),
 ) -> NewMessage:
     message = message or EMPTY_MESSAGE
     if len(message.encode()) > max_body:
@@ -172,6 +179,7 @@ def _new_message(
         click=click.strip() or None if click else None,
         icon=icon,
         content_type=content_type,
+        actions=actions,
         cache=cache,
     )
 
