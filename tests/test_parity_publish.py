@@ -221,6 +221,15 @@ async def test_cache_yes_stores(client: httpx.AsyncClient, value: str) -> None:
     assert await poll(client) == [data]
 
 
+@pytest.mark.parametrize("headers", [{"Firebase": "no"}, {"UnifiedPush": "1"}])
+async def test_ntfy_headers_with_nothing_to_do_here_are_accepted(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    data = await publish_ok(client, content=b"plain", headers=headers)
+    assert data.keys() == BASE_KEYS
+    assert await poll(client) == [data]
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -229,17 +238,18 @@ async def test_cache_yes_stores(client: httpx.AsyncClient, value: str) -> None:
         {"X-Delay": "tomorrow, 10am"},
         {"Attach": "https://example.com/file.jpg"},
         {"Filename": "file.jpg"},
-        {"Firebase": "no"},
-        {"UnifiedPush": "1"},
         {"Call": "yes"},
+        {"Template": "yes"},
     ],
 )
-async def test_unknown_ntfy_headers_are_ignored(
+async def test_ntfy_headers_for_what_this_server_does_not_offer_are_400(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    data = await publish_ok(client, content=b"plain", headers=headers)
-    assert data.keys() == BASE_KEYS
-    assert await poll(client) == [data]
+    # A 200 that dropped the e-mail, the delay or the file would lose what was asked for.
+    response = await client.post("/alerts", content=b"plain", headers=headers)
+    assert response.status_code == 400, response.text
+    assert "this server" in response.json()["message"]
+    assert await poll(client) == []
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])

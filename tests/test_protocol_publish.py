@@ -285,18 +285,61 @@ def test_blank_title_and_click_count_as_unset() -> None:
 @pytest.mark.parametrize(
     "headers",
     [
-        {"X-Email": "someone@example.com"},
-        {"Delay": "10m"},
-        {"X-Firebase": "no"},
-        {"X-Call": "yes"},
-        {"Attach": "https://example.com/file.jpg", "Filename": "file.jpg"},
-        {"X-UnifiedPush": "1"},
+        {"X-Firebase": "no"},  # there is no Firebase here to skip
+        {"X-UnifiedPush": "1"},  # a UTF-8 body is the message either way
         {"X-Sequence-ID": "abc"},
+        {"Template": "no"},
     ],
 )
-def test_unknown_ntfy_options_are_accepted_and_ignored(headers: dict[str, str]) -> None:
+def test_ntfy_options_with_nothing_to_do_here_are_accepted(headers: dict[str, str]) -> None:
     msg = publish(b"hello", headers, {key.lower(): value for key, value in headers.items()})
     assert msg == NewMessage(topic="alerts", message="hello")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("X-Email", "someone@example.com", "e-mail"),
+        ("X-E-Mail", "someone@example.com", "e-mail"),
+        ("Mail", "someone@example.com", "e-mail"),
+        ("e", "someone@example.com", "e-mail"),
+        ("X-Call", "yes", "phone calls"),
+        ("Attach", "https://example.com/file.jpg", "attachments"),
+        ("Filename", "file.jpg", "attachments"),
+        ("f", "file.jpg", "attachments"),
+        ("Delay", "10m", "scheduled delivery"),
+        ("X-At", "tomorrow, 10am", "scheduled delivery"),
+        ("In", "30min", "scheduled delivery"),
+        ("X-Template", "yes", "templates"),
+        ("tpl", "github", "templates"),
+    ],
+)
+def test_ntfy_options_this_server_does_not_offer_are_refused(
+    name: str, value: str, why: str
+) -> None:
+    # Never a 200 that drops what was asked: the header and the query parameter alike.
+    with pytest.raises(InvalidInput, match=why):
+        publish(b"hello", {name: value})
+    with pytest.raises(InvalidInput, match=why):
+        publish(b"hello", query={name.lower(): value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("email", "someone@example.com", "e-mail"),
+        ("call", "+12223334444", "phone calls"),
+        ("attach", "https://example.com/f.jpg", "attachments"),
+        ("filename", "f.jpg", "attachments"),
+        ("delay", "30m", "scheduled delivery"),
+    ],
+)
+def test_json_fields_this_server_does_not_offer_are_refused(
+    field: str, value: str, why: str
+) -> None:
+    with pytest.raises(InvalidInput, match=why):
+        json_publish({"topic": "t", field: value})
+    assert json_publish({"topic": "t", field: ""}) == NewMessage(topic="t", message="triggered")
 
 
 # --- limits and bad input ------------------------------------------------------------------
@@ -460,7 +503,7 @@ def test_json_body_over_max_body_is_payload_too_large() -> None:
 
 
 def test_json_unknown_fields_are_ignored() -> None:
-    msg = json_publish({"topic": "t", "message": "m", "colour": "red", "actions": [], "delay": 1})
+    msg = json_publish({"topic": "t", "message": "m", "colour": "red", "actions": [], "sequence_id": 1})
     assert msg == NewMessage(topic="t", message="m")
 
 

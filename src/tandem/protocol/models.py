@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from tandem.core.errors import InvalidInput
 from tandem.core.identity.validation import MAX_LABEL, MAX_PASSWORD
@@ -42,6 +42,35 @@ RuleOwner = Annotated[
         },
     ),
 ]
+
+
+# ntfy's features that this server does not offer: asking for one is refused with these
+# words (ntfy's own where ntfy has them, for a server without the feature configured),
+# never answered 200 and dropped.
+NOT_OFFERED = {
+    "email": "e-mail notifications are not enabled on this server",
+    "call": "phone calls are not enabled on this server",
+    "attach": "attachments are not enabled on this server",
+    "filename": "attachments are not enabled on this server",
+    "delay": "scheduled delivery (delay, at, in) is not offered by this server",
+    "template": "message templates are not offered by this server",
+}
+
+
+def _refuse(value: str | None, info: ValidationInfo) -> str | None:
+    if value:
+        raise ValueError(NOT_OFFERED[info.field_name or ""])
+    return value
+
+
+# A JSON field for a feature not offered here: it may only be absent, null or empty.
+NotOffered = Annotated[
+    str | None, AfterValidator(_refuse), Field(json_schema_extra={"maxLength": 0})
+]
+
+
+def _not_offered(name: str) -> Any:
+    return Field(default=None, description=f"Not offered by this server: {NOT_OFFERED[name]}")
 
 
 class _Body(BaseModel):
@@ -111,6 +140,11 @@ class MessageIn(BaseModel):
     )
     markdown: bool | None = Field(default=None, description="true: the message is markdown")
     actions: ActionList | None = Field(default=None, description="Up to three action buttons")
+    email: NotOffered = _not_offered("email")
+    call: NotOffered = _not_offered("call")
+    attach: NotOffered = _not_offered("attach")
+    filename: NotOffered = _not_offered("filename")
+    delay: NotOffered = _not_offered("delay")
     cache: bool | Annotated[str, Field(pattern=patterns.BOOLEAN)] | None = Field(
         default=None, description="false or 'no': deliver live only"
     )
@@ -289,4 +323,6 @@ def _first_problem(exc: ValidationError) -> str:
         return f"unknown field: {where}"
     if problem["type"] == "missing":
         return f"missing field: {where}"
+    if problem["type"] == "value_error":
+        return str(problem["ctx"]["error"])
     return f"invalid {where}: {problem['msg']}"

@@ -15,7 +15,7 @@ from tandem.core.errors import InvalidInput, PayloadTooLarge
 from tandem.core.schemas import MessageAction, NewMessage
 from tandem.protocol.actions import actions_from_json, parse_actions
 from tandem.protocol.headers import Options
-from tandem.protocol.models import MessageIn, TopicMessageIn, parse_body
+from tandem.protocol.models import NOT_OFFERED, MessageIn, TopicMessageIn, parse_body
 from tandem.protocol.patterns import FALSE_WORDS, PRIORITY_NAMES, TRUE_WORDS
 from tandem.protocol.topics import validate_topic
 from tandem.typing import HeaderMap, QueryMap
@@ -33,6 +33,15 @@ ACTIONS = ("x-actions", "actions", "action")
 MARKDOWN = ("x-markdown", "markdown", "md")
 CONTENT_TYPE = ("content-type", "content_type")
 MARKDOWN_TYPE = "text/markdown"
+
+# ntfy's options for features this server does not offer (models.NOT_OFFERED says why).
+UNSUPPORTED: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("x-email", "x-e-mail", "email", "e-mail", "mail", "e"), NOT_OFFERED["email"]),
+    (("x-call", "call"), NOT_OFFERED["call"]),
+    (("x-attach", "attach", "a", "x-filename", "filename", "file", "f"), NOT_OFFERED["attach"]),
+    (("x-delay", "delay", "x-at", "at", "x-in", "in"), NOT_OFFERED["delay"]),
+)
+TEMPLATE = ("x-template", "template", "tpl")
 # ntfy takes any http(s) URL as an icon, and refuses anything else.
 _ICON_URL = re.compile(r"^https?://", re.IGNORECASE)
 CACHE = ("x-cache", "cache")
@@ -55,6 +64,7 @@ def parse_publish(
     if len(body) > max_body:
         raise PayloadTooLarge(f"message too large: the limit is {max_body} bytes")
     options = Options(headers, query)
+    _refuse_unsupported(options)
     text = _decode(body).strip()
     if not text:
         # ntfy lets a one-line client write "\n" for a line break in the parameter.
@@ -136,6 +146,15 @@ def parse_bool(value: str | None, default: bool, name: str) -> bool:
     if lowered in FALSE_WORDS:
         return False
     raise InvalidInput(f"invalid value for {name!r}: use yes or no")
+
+
+def _refuse_unsupported(options: Options) -> None:
+    for aliases, why in UNSUPPORTED:
+        if options.get(*aliases) is not None:
+            raise InvalidInput(why)
+    template = options.get(*TEMPLATE)
+    if template is not None and template.lower() not in FALSE_WORDS:
+        raise InvalidInput(NOT_OFFERED["template"])
 
 
 def parse_icon(value: str | None) -> str | None:
