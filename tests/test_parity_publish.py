@@ -5,6 +5,7 @@ Every test runs once per door through the ``client`` fixture.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -41,7 +42,7 @@ async def publish_ok(client: httpx.AsyncClient, url: str = "/alerts", **kwargs: 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     data = response.json()
-    optional = {"title", "priority", "tags", "click", "icon", "content_type", "actions"}
+    optional = {"title", "priority", "tags", "click", "icon", "content_type", "actions", "encoding"}
     assert BASE_KEYS <= data.keys() <= BASE_KEYS | optional
     assert data["event"] == "message"
     assert isinstance(data["id"], str)
@@ -440,3 +441,11 @@ async def test_bad_actions_are_400_and_nothing_is_stored(
     assert response.status_code == 400, response.text
     assert "action" in response.json()["message"]
     assert await poll(client) == []
+
+
+async def test_unifiedpush_binary_body_arrives_base64(client: httpx.AsyncClient) -> None:
+    body = bytes(range(256))
+    data = await publish_ok(client, "/alerts?up=1", content=body)
+    assert data["encoding"] == "base64"
+    assert base64.b64decode(data["message"]) == body
+    assert await poll(client) == [data]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
 import orjson
@@ -503,7 +504,9 @@ def test_json_body_over_max_body_is_payload_too_large() -> None:
 
 
 def test_json_unknown_fields_are_ignored() -> None:
-    msg = json_publish({"topic": "t", "message": "m", "colour": "red", "actions": [], "sequence_id": 1})
+    msg = json_publish(
+        {"topic": "t", "message": "m", "colour": "red", "actions": [], "sequence_id": 1}
+    )
     assert msg == NewMessage(topic="t", message="m")
 
 
@@ -632,3 +635,31 @@ def test_json_markdown_and_icon() -> None:
         json_publish({"topic": "t", "icon": "file:///etc/passwd"})
     with pytest.raises(InvalidInput, match="markdown"):
         json_publish({"topic": "t", "markdown": "yes"})
+
+
+# --- UnifiedPush ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["headers", "query"])
+def test_unifiedpush_binary_body_is_base64(where: str) -> None:
+    body = bytes(range(256))
+    options = {"up": "1"} if where == "query" else {"X-UnifiedPush": "yes"}
+    msg = publish(body, **{where: options})  # type: ignore[arg-type]
+    assert msg.encoding == "base64"
+    assert base64.b64decode(msg.message) == body
+
+
+def test_unifiedpush_text_body_is_kept_as_sent() -> None:
+    # UnifiedPush payloads are opaque to the server: not even trimmed.
+    msg = publish(b'  {"k": 1}\n', query={"up": "1"})
+    assert (msg.message, msg.encoding) == ('  {"k": 1}\n', None)
+
+
+def test_a_body_at_the_limit_stays_within_it_once_encoded() -> None:
+    msg = publish(b"\xff" * MAX_BODY, query={"up": "1"})
+    assert len(base64.b64decode(msg.message)) == MAX_BODY
+
+
+def test_a_binary_body_without_unifiedpush_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="UTF-8"):
+        publish(b"\xff\xfe")

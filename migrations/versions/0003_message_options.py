@@ -1,4 +1,4 @@
-"""A message's icon, content type (markdown) and action buttons.
+"""A message's icon, content type (markdown), action buttons and encoding (UnifiedPush).
 
 Revision ID: 0003
 Revises: 0002
@@ -22,10 +22,12 @@ def upgrade() -> None:
     op.add_column("messages", sa.Column("icon", sa.Text(), nullable=True))
     op.add_column("messages", sa.Column("content_type", sa.String(length=32), nullable=True))
     op.add_column("messages", sa.Column("actions", sa.Text(), nullable=True))
+    op.add_column("messages", sa.Column("encoding", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages") as batch:
+        batch.drop_column("encoding")
         batch.drop_column("actions")
         batch.drop_column("content_type")
         batch.drop_column("icon")

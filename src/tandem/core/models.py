@@ -58,6 +58,7 @@ class MessageRow(Base):
     content_type: Mapped[str | None] = mapped_column(String(32))
     # The action buttons as a JSON array (core.store writes and reads it).
     actions: Mapped[str | None] = mapped_column(Text)
+    encoding: Mapped[str | None] = mapped_column(String(16))
     # X-Cache: no. The row exists only so that relays in other processes can
     # deliver it live; history never shows it and prune removes it within a minute.
     live_only: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -41,6 +41,8 @@ class NewMessage:
     # None is plain text; "text/markdown" asks clients to render markdown.
     content_type: str | None = None
     actions: tuple[MessageAction, ...] = ()
+    # None: the message is the text; "base64": binary, base64-encoded (UnifiedPush).
+    encoding: str | None = None
     cache: bool = True
 
 
@@ -61,6 +63,7 @@ class Message:
     icon: str | None = None
     content_type: str | None = None
     actions: tuple[MessageAction, ...] = ()
+    encoding: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ _COLUMNS = (
     messages.c.icon,
     messages.c.content_type,
     messages.c.actions,
+    messages.c.encoding,
 )
 
 
@@ -83,6 +84,7 @@ async def insert_messages(
                 icon=new.icon,
                 content_type=new.content_type,
                 actions=new.actions,
+                encoding=new.encoding,
             )
             for offset, new in enumerate(batch)
         ]
@@ -312,6 +314,7 @@ def _to_row(msg: Message, *, live_only: bool) -> dict[str, Any]:
         "icon": msg.icon,
         "content_type": msg.content_type,
         "actions": _actions_json(msg.actions),
+        "encoding": msg.encoding,
     }
 
 
@@ -330,6 +333,7 @@ def _to_message(row: Any) -> Message:
         icon=row.icon,
         content_type=row.content_type,
         actions=_actions_from_json(row.actions),
+        encoding=row.encoding,
     )
 
 

@@ -45,6 +45,8 @@ def message_dict(msg: Message) -> dict[str, Any]:
         data["content_type"] = msg.content_type
     if msg.actions:
         data["actions"] = [action_dict(action) for action in msg.actions]
+    if msg.encoding is not None:
+        data["encoding"] = msg.encoding
     return data
 
 

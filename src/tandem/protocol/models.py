@@ -192,6 +192,9 @@ class Message(BaseModel):
         default=None, description="text/markdown, or absent for plain text"
     )
     actions: list[ActionOut] | None = None
+    encoding: Literal["base64"] | None = Field(
+        default=None, description="base64: the message is binary, base64-encoded (UnifiedPush)"
+    )
 
 
 class MessagePage(BaseModel):

@@ -7,6 +7,7 @@ Options ntfy knows but Tandem does not implement yet (``Email``, ``Delay``,
 
 from __future__ import annotations
 
+import base64
 import re
 
 import orjson
@@ -42,6 +43,7 @@ UNSUPPORTED: tuple[tuple[tuple[str, ...], str], ...] = (
     (("x-delay", "delay", "x-at", "at", "x-in", "in"), NOT_OFFERED["delay"]),
 )
 TEMPLATE = ("x-template", "template", "tpl")
+UNIFIEDPUSH = ("x-unifiedpush", "unifiedpush", "up")
 # ntfy takes any http(s) URL as an icon, and refuses anything else.
 _ICON_URL = re.compile(r"^https?://", re.IGNORECASE)
 CACHE = ("x-cache", "cache")
@@ -65,7 +67,11 @@ def parse_publish(
         raise PayloadTooLarge(f"message too large: the limit is {max_body} bytes")
     options = Options(headers, query)
     _refuse_unsupported(options)
-    text = _decode(body).strip()
+    if parse_bool(options.get(*UNIFIEDPUSH), default=False, name="up"):
+        # UnifiedPush: the body as it came (not trimmed), base64 when it is not text.
+        text, encoding = _push_payload(body)
+    else:
+        text, encoding = _decode(body).strip(), None
     if not text:
         # ntfy lets a one-line client write "\n" for a line break in the parameter.
         text = (options.get(*MESSAGE) or "").replace("\\n", "\n").strip()
@@ -82,6 +88,7 @@ def parse_publish(
             options.get(*CONTENT_TYPE),
         ),
         actions=parse_actions(options.get(*ACTIONS)),
+        encoding=encoding,
         cache=parse_bool(options.get(*CACHE), default=True, name="cache"),
         max_body=max_body,
     )
@@ -185,9 +192,11 @@ def _new_message(
     icon: str | None = None,
     content_type: str | None = None,
     actions: tuple[MessageAction, ...] = (),
+    encoding: str | None = None,
 ) -> NewMessage:
     message = message or EMPTY_MESSAGE
-    if len(message.encode()) > max_body:
+    # A base64 message stands for a body that was within the limit, and is a third longer.
+    if encoding is None and len(message.encode()) > max_body:
         raise PayloadTooLarge(f"message too large: the limit is {max_body} bytes")
     return NewMessage(
         topic=topic,
@@ -199,8 +208,16 @@ def _new_message(
         icon=icon,
         content_type=content_type,
         actions=actions,
+        encoding=encoding,
         cache=cache,
     )
+
+
+def _push_payload(body: bytes) -> tuple[str, str | None]:
+    try:
+        return body.decode(), None
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), "base64"
 
 
 def _decode(body: bytes) -> str:
