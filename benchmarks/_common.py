@@ -1,29 +1,26 @@
-"""What every benchmark needs: servers, databases, memory readings, percentiles, results.
+"""What every benchmark needs besides the harness: memory readings, percentiles, wrk,
+result files, and the benchmark's servers.
 
-Servers run from the repository root with the shipped config files, each in a
-session (process group) of its own, so that it can be stopped whole and so that
-Ctrl-C in the terminal reaches the benchmark, not the server. Every server and
-client process started through this module is stopped however the benchmark
-ends: normally, on an error, on Ctrl-C, on SIGTERM/SIGHUP (see
-:func:`terminate_as_exit`), at interpreter exit, and, if the benchmark itself is
-killed, by the kernel (``PR_SET_PDEATHSIG``).
+Servers, databases and load clients come from the harness (:mod:`harness`), which the
+tests share. Every server a benchmark starts runs from the repository root with the
+shipped config files, in a session (process group) of its own, so that it can be
+stopped whole and so that Ctrl-C in the terminal reaches the benchmark, not the server.
+Every server and client process is stopped however the benchmark ends: normally, on an
+error, on Ctrl-C, on SIGTERM/SIGHUP (see :func:`terminate_as_exit`), at interpreter
+exit, and, if the benchmark itself is killed, by the kernel (``PR_SET_PDEATHSIG``).
 
     with terminate_as_exit(), Workdir("streams") as work:
-        url = sqlite_database(work.path / "a.db")
-        with Server.hypercorn(env=tandem_env(TANDEM_DATABASE_URL=url), log=work.log("h")) as srv:
-            srv.wait_ready()
+        url = fresh_sqlite(work.path / "a.db", clean_env=True)
+        env = {"TANDEM_DATABASE_URL": url}
+        with bench_server("hypercorn", work=work, tag="h", env=env) as srv:
             print(vm_rss_kib(srv.pid))
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import contextlib
-import ctypes
 import dataclasses
 import datetime as dt
-import http.client
 import json
 import math
 import os
@@ -32,52 +29,43 @@ import re
 import runpy
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import tomllib
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Self
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import databases
+from harness.environment import server_env
+from harness.errors import HarnessError
+from harness.net import LOOPBACK
+from harness.processes import REPO_ROOT, process_tree
+from harness.serverprocess import Ready, ServerProcess
+from harness.servers import ProcessOptions, gunicorn, hypercorn
+
+ROOT = REPO_ROOT
+HOST = LOOPBACK
 BIN = Path(sys.prefix) / "bin"
 RESULTS = Path(__file__).resolve().with_name("results")
 RAW = RESULTS / "raw"  # git-ignored: logs, raw samples, tool reports
-HOST = "127.0.0.1"
-HEALTH_PATH = "/api/v1/health"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TANDEM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("TANDEM_BENCH_REDIS", "redis://127.0.0.1:6379/0")
-# Every benchmark server runs with these: benchmarks measure serving, not the abuse limits.
-BENCH_SERVER_ENV = {"TANDEM_RATE_LIMITS": "off"}
+# The local PostgreSQL and Redis (scripts/services.sh), unless these variables say others.
+POSTGRES_ADMIN_URL = os.environ.get("TANDEM_BENCH_POSTGRES", databases.POSTGRES_ADMIN_URL)
+REDIS_URL = os.environ.get("TANDEM_BENCH_REDIS", databases.REDIS_URL)
 LUA = Path(__file__).resolve().with_name("post.lua")
 
 
-class BenchmarkError(RuntimeError):
-    """A server did not start, a database could not be made, a client failed."""
+class BenchmarkError(HarnessError):
+    """A measurement could not be made. Benchmarks catch :class:`HarnessError`, which
+    also covers a server, database or load client of the harness that failed."""
 
 
 # -- process hygiene ---------------------------------------------------------------------
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux only).
-
-    Safe as a ``preexec_fn`` (async-signal-safe prctl, no allocation to speak of).
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
 def _raise_exit(signum: int, _frame: FrameType | None) -> None:
@@ -97,249 +85,60 @@ def terminate_as_exit() -> Iterator[None]:
 
 # -- servers -----------------------------------------------------------------------------
 
-_LIVE: set[Server] = set()
+BENCH_STOP_TIMEOUT = 15.0  # seconds a server gets to stop gracefully before SIGKILL
 
 
-def free_port(host: str = HOST) -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def tandem_env(overrides: Mapping[str, str] | None = None, **more: str) -> dict[str, str]:
-    """The environment for a server or a ``tandem`` command.
-
-    ``os.environ`` without any ``TANDEM_*`` variable of the caller (a benchmark
-    sets every one it relies on), plus ``TANDEM_ENV=testing``, rate limits off
-    (:data:`BENCH_SERVER_ENV`) and the overrides. A ``.env`` file in the repository
-    root still applies, as it would in production.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update({"TANDEM_ENV": "testing", "PYTHONUNBUFFERED": "1", **BENCH_SERVER_ENV})
-    env.update(overrides or {})
-    env.update(more)
-    return env
-
-
-class Server:
-    """One server process group on loopback. A context manager: leaving it stops the server."""
-
-    def __init__(
-        self,
-        name: str,
-        cmd: Sequence[str],
-        *,
-        port: int,
-        env: Mapping[str, str],
-        log: Path,
-        cwd: Path = ROOT,
-    ) -> None:
-        self.name = name
-        self.cmd = list(cmd)
-        self.port = port
-        self.log = log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                self.cmd,
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: Ctrl-C reaches us, not it
-                preexec_fn=die_with_parent,  # no threads in the parent
-            )
-        _LIVE.add(self)
-
-    @classmethod
-    def gunicorn(
-        cls,
-        app: str = "wsgi:app",
-        *,
-        env: Mapping[str, str],
-        log: Path,
-        port: int | None = None,
-        workers: int | None = None,
-        args: Sequence[str] = (),
-    ) -> Server:
-        """``gunicorn -c gunicorn.conf.py -b HOST:PORT [-w N] APP``."""
-        port = port or free_port()
-        cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "-b", f"{HOST}:{port}"]
-        if workers is not None:
-            cmd += ["-w", str(workers)]
-        return cls("gunicorn", [*cmd, *args, app], port=port, env=env, log=log)
-
-    @classmethod
-    def hypercorn(
-        cls,
-        app: str = "asgi:app",
-        *,
-        env: Mapping[str, str],
-        log: Path,
-        port: int | None = None,
-        args: Sequence[str] = (),
-    ) -> Server:
-        """``hypercorn -c hypercorn.toml -b HOST:PORT APP``."""
-        port = port or free_port()
-        cmd = [str(BIN / "hypercorn"), "-c", "hypercorn.toml", "-b", f"{HOST}:{port}"]
-        return cls("hypercorn", [*cmd, *args, app], port=port, env=env, log=log)
-
-    @classmethod
-    def uvicorn(
-        cls,
-        app: str = "asgi:app",
-        *,
-        env: Mapping[str, str],
-        log: Path,
-        port: int | None = None,
-        args: Sequence[str] = (),
-    ) -> Server:
-        """``uvicorn --host HOST --port PORT APP`` (a reference point; no config file)."""
-        port = port or free_port()
-        cmd = [str(BIN / "uvicorn"), "--host", HOST, "--port", str(port)]
-        return cls("uvicorn", [*cmd, *args, app], port=port, env=env, log=log)
-
-    @classmethod
-    def granian(
-        cls,
-        app: str = "asgi:app",
-        *,
-        interface: str = "asgi",
-        env: Mapping[str, str],
-        log: Path,
-        port: int | None = None,
-        args: Sequence[str] = (),
-    ) -> Server:
-        """``granian --interface asgi|wsgi --host HOST --port PORT APP`` (a reference point)."""
-        port = port or free_port()
-        cmd = [str(BIN / "granian"), "--interface", interface, "--host", HOST, "--port", str(port)]
-        return cls("granian", [*cmd, *args, app], port=port, env=env, log=log)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def children(self) -> list[int]:
-        """The pids of the server's direct children (gunicorn's workers)."""
-        return child_pids(self.pid)
-
-    def wait_ready(
-        self,
-        *,
-        path: str = HEALTH_PATH,
-        method: str = "GET",
-        body: bytes | None = None,
-        timeout: float = 30.0,
-        workers: int = 0,
-    ) -> None:
-        """Wait until ``method path`` answers 2xx (and ``workers`` children exist)."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchmarkError(
-                    f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                status, payload = http_request(self.port, method, path, body, timeout=5)
-                if 200 <= status < 300 and len(self.children()) >= workers:
-                    return
-                last = f"HTTP {status}: {payload[:200]!r}"
-            except OSError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-        raise BenchmarkError(
-            f"{self.name} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}"
-        )
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM to the server (graceful), then SIGKILL to whatever is left of its group."""
-        try:
-            if self.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(timeout)
-        finally:
-            # The group id is the server's pid (start_new_session): only what we started.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-            _LIVE.discard(self)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text[-lines:])
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def stop_all_servers() -> None:
-    """Stop every server still running (an ``atexit`` hook; harmless to call twice)."""
-    for server in list(_LIVE):
-        server.stop(timeout=5)
-
-
-atexit.register(stop_all_servers)
-
-
-def http_request(
-    port: int,
-    method: str,
-    path: str,
-    body: bytes | None = None,
+def bench_server(
+    program: str,
     *,
-    headers: Mapping[str, str] | None = None,
-    timeout: float = 10.0,
-) -> tuple[int, bytes]:
-    """One request on a fresh connection; returns status and body."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=dict(headers or {}))
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    work: Workdir,
+    tag: str,
+    env: Mapping[str, str],
+    app: str | None = None,
+    args: Sequence[str] = (),
+    name: str | None = None,
+    ready: Ready | None = None,
+    clean_env: bool = True,
+    stop_timeout: float = BENCH_STOP_TIMEOUT,
+) -> ServerProcess:
+    """``program`` (gunicorn, hypercorn, uvicorn or granian) serving ``app`` on a free
+    loopback port, not started; its log goes to ``work`` as ``<tag>-<port>.*.log``.
 
+    ``env`` overrides :func:`~harness.environment.server_env`, without the caller's
+    ``TANDEM_*`` unless ``clean_env`` is false; ``args`` go before the app. The server
+    dies with the benchmark (``PR_SET_PDEATHSIG``): start it before any thread.
+    """
+    options: ProcessOptions = {
+        "name": name or program,
+        "log_dir": work.path,
+        "log_name": tag,
+        "ready": ready,
+        "stop_timeout": stop_timeout,
+        "die_with_parent": True,
+    }
+    if program == "gunicorn":
+        return gunicorn(
+            app=app or "wsgi:app",
+            workers=None,  # the config's, unless args say -w N
+            threads=None,
+            env=env,
+            clean_env=clean_env,
+            extra_args=args,
+            **options,
+        )
+    if program == "hypercorn":
+        app = app or "asgi:app"
+        return hypercorn(app=app, env=env, clean_env=clean_env, extra_args=args, **options)
+    if program not in ("uvicorn", "granian"):
+        raise ValueError(f"unknown server program {program!r}")
+    binary, app = str(BIN / program), app or "asgi:app"
 
-def child_pids(pid: int) -> list[int]:
-    """Direct children of ``pid``, from /proc (Linux)."""
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                found += [int(x) for x in (task / "children").read_text().split()]
-    return sorted(set(found))
+    def command(port: int) -> list[str]:
+        # The reference points run without a config file: their defaults and ``args``
+        # (granian's ``--interface``, say).
+        return [binary, "--host", HOST, "--port", str(port), *args, app]
 
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (workers, their helpers), from /proc."""
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo += child_pids(current)
-    return tree
+    return ServerProcess(command, env=server_env(env, clean=clean_env), **options)
 
 
 # -- memory ------------------------------------------------------------------------------
@@ -444,117 +243,6 @@ def open_fds(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return -1
-
-
-# -- databases ---------------------------------------------------------------------------
-
-
-def migrate(database_url: str, *, env: Mapping[str, str] | None = None) -> None:
-    """``tandem db upgrade`` on ``database_url``, the way an operator runs it."""
-    run_env = dict(env) if env is not None else tandem_env()
-    run_env["TANDEM_DATABASE_URL"] = database_url
-    done = subprocess.run(
-        [str(BIN / "tandem"), "db", "upgrade"],
-        cwd=ROOT,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if done.returncode != 0:
-        raise BenchmarkError(f"tandem db upgrade failed:\n{(done.stderr or done.stdout)[-2000:]}")
-
-
-def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
-
-
-def sqlite_database(path: Path, *, migrated: bool = True, template: Path | None = None) -> str:
-    """A fresh SQLite database at ``path`` (any old one removed), migrated; its URL.
-
-    With ``template``, the first call migrates that file and every call copies it,
-    which saves ``tandem db upgrade`` (about a second) per database.
-    """
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(f"{path}{suffix}").unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not migrated:
-        return sqlite_url(path)
-    if template is None:
-        migrate(sqlite_url(path))
-        return sqlite_url(path)
-    if not template.exists():
-        migrate(sqlite_url(template))
-    # No process has the template open: its main file (and WAL, if any) is the database.
-    shutil.copyfile(template, path)
-    if Path(f"{template}-wal").exists():
-        shutil.copyfile(f"{template}-wal", f"{path}-wal")
-    return sqlite_url(path)
-
-
-async def _postgres(admin_url: str, statement: str) -> None:
-    import asyncpg  # only PostgreSQL runs need it
-
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@contextlib.contextmanager
-def postgres_database(
-    prefix: str = "tandem_bench", *, admin_url: str = POSTGRES_ADMIN_URL, migrated: bool = True
-) -> Iterator[str]:
-    """A new, migrated PostgreSQL database for one run, dropped afterwards; yields its URL
-    (``postgresql+asyncpg://...``)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_postgres(admin_url, f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        raise BenchmarkError(f"cannot create PostgreSQL database ({admin_url}): {exc}") from exc
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    url = f"{base}/{name}"
-    try:
-        if migrated:
-            migrate(url)
-        yield url
-    finally:
-        with contextlib.suppress(Exception):
-            asyncio.run(_postgres(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextlib.contextmanager
-def redis_prefix(prefix: str = "tandem-bench", *, url: str = REDIS_URL) -> Iterator[str]:
-    """A unique ``TANDEM_REDIS_PREFIX`` for one run; any keys under it are deleted afterwards."""
-    value = f"{prefix}-{uuid.uuid4().hex[:10]}:"
-    try:
-        yield value
-    finally:
-        with contextlib.suppress(Exception):
-            from redis import Redis
-
-            client = Redis.from_url(url, socket_timeout=5)
-            try:
-                keys = list(client.scan_iter(match=f"{value}*", count=500))
-                if keys:
-                    client.delete(*keys)
-            finally:
-                client.close()
-
-
-def redis_available(url: str = REDIS_URL) -> bool:
-    try:
-        from redis import Redis
-
-        client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
 
 
 # -- statistics --------------------------------------------------------------------------
@@ -805,13 +493,3 @@ class Workdir:
     ) -> None:
         if not self.keep:
             shutil.rmtree(self.path, ignore_errors=True)
-
-
-def wait_until(
-    condition: Callable[[], bool], *, timeout: float, step: float = 0.05, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BenchmarkError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(step)

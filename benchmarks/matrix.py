@@ -13,9 +13,10 @@ import dataclasses
 import importlib.util
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from benchmarks._common import BIN, Server
+from harness.serverprocess import Ready, ServerProcess
+
+from benchmarks._common import BIN, Workdir, bench_server
 
 HELLO_APPS = {"wsgi": "benchmarks.apps:flask_hello", "asgi": "benchmarks.apps:quart_hello"}
 TANDEM_APPS = {"wsgi": "wsgi:app", "asgi": "asgi:app"}
@@ -51,25 +52,34 @@ class ServerSpec:
     def processes(self, workers: int) -> int:
         return 1 if self.single_process else workers
 
-    def start(self, app: str, *, workers: int, env: Mapping[str, str], log: Path) -> Server:
-        """Start this server on a free loopback port (not yet ready)."""
+    def start(
+        self,
+        app: str,
+        *,
+        workers: int,
+        env: Mapping[str, str],
+        work: Workdir,
+        tag: str,
+        ready: Ready | None = None,
+    ) -> ServerProcess:
+        """This server on a free loopback port, not started; its log in ``work``."""
         extra: list[str] = list(self.args)
         if self.program == "gunicorn":
-            server = Server.gunicorn(app, env=env, log=log, workers=workers, args=extra)
+            extra += ["-w", str(workers)]
         elif self.program == "hypercorn":
             if not self.single_process:
                 extra += ["-w", str(workers)]
-            server = Server.hypercorn(app, env=env, log=log, args=extra)
         elif self.program == "uvicorn":
-            server = Server.uvicorn(app, env=env, log=log, args=[*extra, "--workers", str(workers)])
+            extra += ["--workers", str(workers)]
         elif self.program == "granian":
             interface = "wsgi" if self.door == "wsgi" else "asgi"
-            args = [*extra, "--workers", str(workers), "--access-log"]
-            server = Server.granian(app, interface=interface, env=env, log=log, args=args)
+            extra += ["--interface", interface, "--workers", str(workers), "--access-log"]
         else:
             raise ValueError(f"unknown server program {self.program!r}")
-        server.name = f"{self.label} {app}"
-        return server
+        name = f"{self.label} {app}"  # what its error messages call it
+        return bench_server(
+            self.program, work=work, tag=tag, env=env, app=app, args=extra, name=name, ready=ready
+        )
 
     def describe(self, workers: int) -> dict[str, object]:
         return {

@@ -38,20 +38,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.databases import migrate, sqlite_url
+from harness.errors import HarnessError
+from harness.serverprocess import Ready
+
 from benchmarks._common import (
-    BENCH_SERVER_ENV,
     BIN,
-    BenchmarkError,
     Result,
-    Server,
     Workdir,
+    bench_server,
     display_path,
     ensure_wrk,
-    migrate,
     raw_dir,
     result_path,
     server_configs,
-    sqlite_url,
     terminate_as_exit,
     utc_now,
     versions,
@@ -103,27 +103,30 @@ def run_scenario(
     scenario: Scenario, work: Workdir, args: argparse.Namespace, tag: str
 ) -> tuple[Result, str]:
     # The caller's environment as it is (TANDEM_WORKERS and the like reach the servers),
-    # with rate limits off.
-    env = {**os.environ, **BENCH_SERVER_ENV}
-    env["TANDEM_ENV"] = "testing"
-    # Every server gets a database URL; only publishing ones get a migrated, fresh file.
-    env["TANDEM_DATABASE_URL"] = sqlite_url(work.path / f"{tag}.db")
+    # with rate limits off (server_env). Every server gets a database URL; only
+    # publishing ones get a migrated, fresh file.
+    url = sqlite_url(work.path / f"{tag}.db")
     if scenario.database:
-        migrate(env["TANDEM_DATABASE_URL"], env=env)
+        migrate(url)
     print(f"  {scenario.server:<9} {scenario.label:<18} {scenario.app} ...", end="", flush=True)
-    start = Server.gunicorn if scenario.server == "gunicorn" else Server.hypercorn
-    server = start(scenario.app, env=env, log=work.log(tag))
-    server.name = f"{scenario.server} {scenario.app}"  # what its error messages call it
-    try:
+    server = bench_server(
+        scenario.server,
+        work=work,
+        tag=tag,
+        env={"TANDEM_DATABASE_URL": url},
+        clean_env=False,
+        app=scenario.app,
+        name=f"{scenario.server} {scenario.app}",  # what its error messages call it
         # Ready once the app answers the benchmark's own request with a 2xx.
-        server.wait_ready(path=f"/{TOPIC}", method="POST", body=BODY)
+        ready=Ready(path=f"/{TOPIC}", method="POST", body=BODY),
+        stop_timeout=STOP_TIMEOUT,
+    )
+    with server:
         load = {"connections": args.connections, "threads": args.threads, "timeout": args.timeout}
         wrk(server.port, seconds=args.warmup, path=f"/{TOPIC}", **load)
         result, report = wrk(
             server.port, seconds=args.duration, path=f"/{TOPIC}", sample_pid=server.pid, **load
         )
-    finally:
-        server.stop(timeout=STOP_TIMEOUT)
     print(f" {result.ok_rps:,.0f} req/s")
     return result, report
 
@@ -326,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result, report = run_scenario(scenario, work, args, tag)
                         rounds[scenario.key].append(result)
                         (raw / f"{tag}.txt").write_text(report + "\n")
-        except BenchmarkError as exc:
+        except HarnessError as exc:
             print(f"\nbenchmark failed: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

@@ -819,7 +819,7 @@ def meta_table(results: dict[str, Any]) -> str:
         ),
         ("Python", v.get("python", "?")),
         ("packages", packages),
-        ("load generator", f"{results['tools'].get('wrk')}; streams: benchmarks/loadclients.py"),
+        ("load generator", f"{results['tools'].get('wrk')}; streams: harness/loadclients.py"),
         (
             "load average (1 min)",
             f"before {box['load_average_before'][0]}, after {box['load_average_after'][0]};"

@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks render [RESULTS.json] [--docs DIR]
 
 ``run`` starts real servers on loopback ports (see :mod:`benchmarks.matrix`), loads
-them with wrk (plain HTTP) and :mod:`benchmarks.loadclients` (SSE, WebSocket), writes
+them with wrk (plain HTTP) and :mod:`harness.loadclients` (SSE, WebSocket), writes
 a small JSON summary to ``benchmarks/results/<date>-<host>.json``, draws the plots into
 ``docs/img/`` and regenerates ``docs/tradeoffs.md`` (:mod:`benchmarks.report`). A quick
 or partial run writes all of that under the git-ignored ``benchmarks/results/raw/``
@@ -29,26 +29,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.databases import fresh_sqlite, redis_available
+from harness.errors import HarnessError
+from harness.loadclients import ClientPool
+from harness.net import http_request
+from harness.processes import process_tree
+from harness.serverprocess import Ready, ServerProcess
+
 from benchmarks import publish, streams
 from benchmarks._common import (
     RAW,
     REDIS_URL,
     RESULTS,
     ROOT,
-    BenchmarkError,
-    Server,
     Workdir,
     cpu_seconds,
     display_path,
     ensure_wrk,
-    http_request,
     machine,
-    process_tree,
-    redis_available,
-    sqlite_database,
     stamp,
     summarize,
-    tandem_env,
     terminate_as_exit,
     utc_now,
     versions,
@@ -56,7 +56,6 @@ from benchmarks._common import (
     wrk,
     wrk_version,
 )
-from benchmarks.loadclients import ClientPool
 from benchmarks.matrix import HYPERCORN_ONE, MATRIX, QUICK_SERVERS, ServerSpec, default_workers
 
 SCHEMA = 1
@@ -250,7 +249,7 @@ def drain(port: int, probe: str, *, timeout: float) -> float:
 
 
 def measure_level(
-    spec: ServerSpec, server: Server, workload: str, level: int, plan: Plan, probe: str
+    spec: ServerSpec, server: ServerProcess, workload: str, level: int, plan: Plan, probe: str
 ) -> dict[str, Any]:
     """One wrk run at ``level`` connections, then wait for the server to drain."""
     method, path = WORKLOADS[workload]
@@ -298,7 +297,7 @@ class Live:
 
     spec: ServerSpec
     app: str  # "hello" or "tandem"
-    server: Server
+    server: ServerProcess
     failed: str | None = None  # why it can no longer be measured
 
     @property
@@ -307,28 +306,33 @@ class Live:
 
 
 def start_live(spec: ServerSpec, app: str, work: Workdir, workers: int) -> Live:
-    """Start ``spec`` on the bare hello app or on Tandem's (fresh SQLite, bench routes)."""
+    """Start ``spec`` on the bare hello app or on Tandem's (fresh SQLite, bench routes);
+    :meth:`~harness.serverprocess.ServerProcess.wait_ready` waits for it."""
     hello = app == "hello"
     tag = f"{spec.key}-{app}"
-    database = sqlite_database(
+    database = fresh_sqlite(
         work.path / f"{tag}.db",
         migrated=not hello,
         template=None if hello else work.path / "template.db",
+        clean_env=True,
     )
-    env = tandem_env(TANDEM_DATABASE_URL=database, TANDEM_BENCH_ROUTES="1")
+    env = {"TANDEM_DATABASE_URL": database, "TANDEM_BENCH_ROUTES": "1"}
     if spec.key == "gunicorn-sync":
         env["TANDEM_THREADS"] = "1"  # what the app sizes its stream slots from
-    server = spec.start(
-        spec.app("hello" if hello else "publish"), workers=workers, env=env, log=work.log(tag)
-    )
-    return Live(spec, app, server)
-
-
-def wait_live(live: Live) -> None:
-    if live.app == "hello":
-        live.server.wait_ready(path="/bench", method="POST", body=publish.BODY, timeout=READY_S)
+    # The hello app has no health route: it is ready once it answers the benchmark's request.
+    if hello:
+        ready = Ready(path="/bench", method="POST", body=publish.BODY, timeout=READY_S)
     else:
-        live.server.wait_ready(timeout=READY_S)
+        ready = Ready(timeout=READY_S)
+    server = spec.start(
+        spec.app("hello" if hello else "publish"),
+        workers=workers,
+        env=env,
+        work=work,
+        tag=tag,
+        ready=ready,
+    )
+    return Live(spec, app, server.start())
 
 
 def background_cpu(lives: Sequence[Live], seconds: float = 2.0) -> float:
@@ -367,15 +371,15 @@ def start_all(
     for ident, spec in needs.items():
         try:
             live = start_live(spec, ident[1], work, workers)
-        except BenchmarkError as exc:
+        except HarnessError as exc:
             failed[ident] = str(exc)
             continue
-        stack.enter_context(live.server)  # stopped however the run ends
+        stack.callback(live.server.stop)  # stopped however the run ends
         lives[ident] = live
     for ident, live in list(lives.items()):
         try:
-            wait_live(live)
-        except BenchmarkError as exc:
+            live.server.wait_ready()
+        except HarnessError as exc:
             failed[ident] = str(exc)
             live.server.stop()
             del lives[ident]
@@ -400,7 +404,7 @@ def rotate(
                 method=method,
             )
             drain(live.server.port, live.probe, timeout=plan.drain_timeout_s)
-        except BenchmarkError as exc:
+        except HarnessError as exc:
             live.failed = str(exc)
     for number, level in enumerate(plan.levels):
         for spec, workload, live in pairs if number % 2 == 0 else pairs[::-1]:
@@ -408,9 +412,9 @@ def rotate(
                 continue
             try:
                 rec.run(measure_level(spec, live.server, workload, level, plan, live.probe))
-            except BenchmarkError as exc:
+            except HarnessError as exc:
                 live.failed = str(exc)
-            if live.server.proc.poll() is not None:
+            if not live.server.running:
                 live.failed = f"{live.server.name} exited:\n{live.server.log_tail()}"
     for spec, workload, live in pairs:
         if live.failed:
@@ -475,7 +479,7 @@ def http_scenarios(
 def attempt(recorder: Recorder, what: str, make: Callable[[], streams.Row]) -> streams.Row | None:
     try:
         row = make()
-    except BenchmarkError as exc:  # one broken measurement does not hide the others
+    except HarnessError as exc:  # one broken measurement does not hide the others
         recorder.error(what, str(exc))
         return None
     print(f"    -> {row.figure}: {row.result}", flush=True)
@@ -622,7 +626,7 @@ def bridge(plan: Plan, work: Workdir, wrk_missing: str | None) -> dict[str, Any]
         scenario = by_key[key]
         try:
             result, _ = publish.run_scenario(scenario, work, args, f"bridge-{variant}")
-        except BenchmarkError as exc:
+        except HarnessError as exc:
             recorder.error(variant, str(exc))
             continue
         recorder.run(

@@ -21,7 +21,7 @@ One run measures, on loopback, with the shipped config files and fresh databases
    SQLite relay (one SQLite file, no Redis), then through Redis (a new PostgreSQL
    database, ``TANDEM_REDIS_URL`` and a unique ``TANDEM_REDIS_PREFIX`` on both).
 
-Subscribers live in separate client processes (``benchmarks.loadclients``: asyncio
+Subscribers live in separate client processes (``harness.loadclients``: asyncio
 on uvloop, hand-rolled SSE and WebSocket readers), 4 by default, because one process
 may hold at most 20,000 files and so that the clients keep up. Server and clients
 share the machine's cores: the figures include that contention.
@@ -52,35 +52,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import databases
+from harness.errors import HarnessError
+from harness.loadclients import ClientPool, LoadKind, message_text
+from harness.net import http_request
+from harness.serverprocess import Ready
+from harness.servers import serving
+from harness.wire import stream_path
+
 from benchmarks._common import (
     HOST,
+    POSTGRES_ADMIN_URL,
     REDIS_URL,
     BenchmarkError,
     RssSampler,
-    Server,
     Workdir,
+    bench_server,
     cpu_seconds,
     display_path,
-    http_request,
     machine,
     open_fds,
-    postgres_database,
     raw_dir,
-    redis_available,
-    redis_prefix,
     result_path,
     server_configs,
     settled_rss_kib,
-    sqlite_database,
     summarize,
-    tandem_env,
     terminate_as_exit,
     utc_now,
     versions,
     vm_rss_kib,
     write_json,
 )
-from benchmarks.loadclients import ClientPool, Kind, message_text
 
 PARTS = ("capacity", "fanout", "crossproc")
 IDLE_KEEPALIVE = "300s"
@@ -102,7 +104,7 @@ class Plan:
     burst: int
     capacity: int
     capacity_topics: int
-    fanout: tuple[tuple[Kind, int, int], ...]  # (kind, subscribers, messages)
+    fanout: tuple[tuple[LoadKind, int, int], ...]  # (kind, subscribers, messages)
     fanout_warmup: int
     spacing: float  # at least this long between fan-out messages, seconds
     settle: float  # seconds of quiet before an RSS reading
@@ -200,14 +202,17 @@ def streams_in_use(port: int) -> int:
 
 def fresh_sqlite(work: Workdir, name: str) -> str:
     """A new, migrated SQLite file in the work dir (a copy of one migrated template)."""
-    return sqlite_database(work.path / name, template=work.path / "template.db")
+    return databases.fresh_sqlite(
+        work.path / name, template=work.path / "template.db", clean_env=True
+    )
 
 
 def idle_env(database_url: str, **more: str) -> dict[str, str]:
-    return tandem_env(
-        {"TANDEM_DATABASE_URL": database_url, "TANDEM_KEEPALIVE_INTERVAL": IDLE_KEEPALIVE},
+    return {
+        "TANDEM_DATABASE_URL": database_url,
+        "TANDEM_KEEPALIVE_INTERVAL": IDLE_KEEPALIVE,
         **more,
-    )
+    }
 
 
 def pairs_summary(
@@ -234,16 +239,15 @@ def clients_note(stats: list[dict[str, Any]]) -> dict[str, Any]:
 # -- 1. idle capacity --------------------------------------------------------------------
 
 
-def capacity(kind: Kind, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
+def capacity(kind: LoadKind, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
     target = TARGET_SSE_KIB if kind == "sse" else TARGET_WS_KIB
     label = "SSE" if kind == "sse" else "WebSocket"
     n = plan.capacity
     topics = [f"idle{number % plan.capacity_topics}" for number in range(n)]
-    paths = [f"/{topic}/{kind}" for topic in topics]
+    paths = [stream_path(topic, kind) for topic in topics]
     url = fresh_sqlite(work, f"capacity-{kind}.db")
     print(f"  capacity: {n:,} idle {label} on one hypercorn worker ...", flush=True)
-    with Server.hypercorn(env=idle_env(url), log=work.log(f"capacity-{kind}")) as server:
-        server.wait_ready()
+    with bench_server("hypercorn", work=work, tag=f"capacity-{kind}", env=idle_env(url)) as server:
         sampler = RssSampler(server.pid)
         try:
             # Warm-up: every code path once, so that the baseline holds what any server
@@ -341,8 +345,14 @@ def gunicorn_slots(work: Workdir) -> Row:
 
     url = fresh_sqlite(work, "gunicorn-slots.db")
     print("  capacity: gunicorn gthread, one worker, stream slots ...", flush=True)
-    with Server.gunicorn(env=idle_env(url), log=work.log("gunicorn-slots"), workers=1) as srv:
-        srv.wait_ready(workers=1)
+    with bench_server(
+        "gunicorn",
+        work=work,
+        tag="gunicorn-slots",
+        env=idle_env(url),
+        args=["-w", "1"],
+        ready=Ready(workers=1),
+    ) as srv:
         status, body = http_request(srv.port, "GET", "/api/v1/streams")
         info = json.loads(body) if status == 200 else {}
         slots = int(info.get("slots") or 0)
@@ -426,18 +436,23 @@ def fanout_target(subscribers: int) -> float:
     return TARGET_FANOUT_10K_MS if subscribers >= 10_000 else TARGET_FANOUT_1K_MS
 
 
-def fanout(kind: Kind, n: int, messages: int, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
+def fanout(
+    kind: LoadKind, n: int, messages: int, plan: Plan, pool: ClientPool, work: Workdir
+) -> Row:
     target = fanout_target(n)
     label = "SSE" if kind == "sse" else "WebSocket"
     url = fresh_sqlite(work, f"fanout-{kind}-{n}.db")
     print(f"  fan-out: {n:,} {label} subscribers on one topic, {messages} messages ...", flush=True)
     incomplete = 0
-    with Server.hypercorn(env=idle_env(url), log=work.log(f"fanout-{kind}-{n}")) as server:
-        server.wait_ready()
+    with bench_server(
+        "hypercorn", work=work, tag=f"fanout-{kind}-{n}", env=idle_env(url)
+    ) as server:
         publisher = Publisher(server.port, "fanout")
         sampler = RssSampler(server.pid).start()
         try:
-            report = pool.open(server.port, kind, [f"/fanout/{kind}"] * n, burst=plan.burst)
+            report = pool.open(
+                server.port, kind, [stream_path("fanout", kind)] * n, burst=plan.burst
+            )
             if report.opened < n:
                 raise BenchmarkError(
                     f"fan-out: only {report.opened:,} of {n:,} subscribers opened: {report.errors}"
@@ -514,22 +529,32 @@ def crossproc(mode: str, plan: Plan, pool: ClientPool, work: Workdir) -> Row:
             url = fresh_sqlite(work, "crossproc.db")
             env = idle_env(url)
         else:
-            url = stack.enter_context(postgres_database())
-            prefix = stack.enter_context(redis_prefix())
+            url = stack.enter_context(
+                databases.postgres_database(
+                    "tandem_bench", admin_url=POSTGRES_ADMIN_URL, migrated=True
+                )
+            )
+            prefix = stack.enter_context(databases.redis_prefix("tandem-bench", url=REDIS_URL))
             env = idle_env(url, TANDEM_REDIS_URL=REDIS_URL, TANDEM_REDIS_PREFIX=prefix)
-        gunicorn = stack.enter_context(
-            Server.gunicorn(env=env, log=work.log(f"crossproc-{mode}-gunicorn"))
+        gunicorn, hypercorn = stack.enter_context(
+            serving(
+                bench_server(
+                    "gunicorn",
+                    work=work,
+                    tag=f"crossproc-{mode}-gunicorn",
+                    env=env,
+                    ready=Ready(workers=1),
+                ),
+                bench_server("hypercorn", work=work, tag=f"crossproc-{mode}-hypercorn", env=env),
+            )
         )
-        hypercorn = stack.enter_context(
-            Server.hypercorn(env=env, log=work.log(f"crossproc-{mode}-hypercorn"))
-        )
-        gunicorn.wait_ready(workers=1)
-        hypercorn.wait_ready()
         gunicorn_workers = len(gunicorn.children())
         publisher = Publisher(gunicorn.port, "crossproc")
         sampler = RssSampler(gunicorn.pid, hypercorn.pid).start()
         try:
-            report = pool.open(hypercorn.port, "sse", ["/crossproc/sse"] * subs, burst=subs)
+            report = pool.open(
+                hypercorn.port, "sse", [stream_path("crossproc", "sse")] * subs, burst=subs
+            )
             if report.opened < subs:
                 raise BenchmarkError(f"cross-process: subscribers failed: {report.errors}")
             pool.reset()
@@ -651,7 +676,7 @@ def run(plan: Plan, parts: Sequence[str], work: Workdir, pool: ClientPool) -> li
         started = time.monotonic()
         try:
             row: Row = make(*args)
-        except BenchmarkError as exc:  # one broken scenario does not hide the others
+        except HarnessError as exc:  # one broken scenario does not hide the others
             print(f"    {label} failed: {exc}", file=sys.stderr)
             row = Row(label, label, "-", f"error: {str(exc)[:60]}", "-", "ERROR", {})
         row.summary["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -667,7 +692,7 @@ def run(plan: Plan, parts: Sequence[str], work: Workdir, pool: ClientPool) -> li
             attempt(f"fanout_{kind}_{n}", fanout, kind, n, messages, plan, pool, work)
     if "crossproc" in parts:
         attempt("crossproc_sqlite", crossproc, "sqlite", plan, pool, work)
-        if redis_available():
+        if databases.redis_available(REDIS_URL):
             attempt("crossproc_redis", crossproc, "redis", plan, pool, work)
         else:
             print(f"    Redis not reachable at {REDIS_URL}: skipping", file=sys.stderr)
@@ -718,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         (raw / log.name).write_bytes(log.read_bytes()[-200_000:])
                 if args.keep:
                     print(f"logs and databases kept in {work.path}")
-    except BenchmarkError as exc:
+    except HarnessError as exc:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

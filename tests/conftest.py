@@ -5,18 +5,15 @@ factory for the parity suite."""
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-import redis
 from asgiref.wsgi import WsgiToAsgi
+from harness import databases
+from harness.databases import REDIS_URL as REDIS_URL
 
 from tandem.core import migrate
 from tandem.core.ids import encode_id
@@ -29,36 +26,7 @@ from tandem.quart_app import create_app as create_quart_app
 # Real server processes on loopback: the server_pool fixture, the leak guard, log tails.
 pytest_plugins = ["tests.servers"]
 
-PG_ADMIN_DSN = os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-# The real Redis, shared with other tests and runs: a test keeps to a key prefix of its own.
-REDIS_URL = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 SettingsFactory = Callable[..., Settings]
-
-
-async def _pg_admin(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def _run(coro: object) -> None:
-    # Sync fixtures may be set up while a test's loop exists but is not running;
-    # a private thread keeps asyncio.run clear of it.
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)  # type: ignore[arg-type]
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
 
 
 @pytest.fixture
@@ -69,26 +37,16 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A new, empty PostgreSQL database, dropped after the test."""
-    name = f"tandem_test_{uuid.uuid4().hex[:12]}"
-    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with databases.postgres_database("tandem_test") as url:
+        yield url
 
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own in :data:`REDIS_URL`; its keys are deleted afterwards."""
-    prefix = f"tandem-test-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    """A key prefix of this test's own in the real Redis (:data:`REDIS_URL`, shared with
+    other tests and runs); its keys are deleted afterwards."""
+    with databases.redis_prefix("tandem-test") as prefix:
+        yield prefix
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -28,23 +28,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from flask.sessions import SecureCookieSessionInterface
+from harness.databases import copy_sqlite
+from harness.serverprocess import ServerProcess
+from harness.servers import Doors, serve_doors
+from harness.streams import TIMEOUT, Subscription, answered, event_from_sse, http_client, publish
+from harness.wire import Kind, StreamEvent, event_from_json, event_from_raw, stream_url
 from httpx_sse import EventSource
-from tests.servers import Doors, ServerProcess, copy_sqlite, serve_doors
-from tests.streamclients import (
-    TIMEOUT,
-    Kind,
-    StreamEvent,
-    Subscription,
-    answered,
-    event_from_json,
-    event_from_raw,
-    event_from_sse,
-    http_client,
-    publish,
-    stream_url,
-)
+from tests.conftest import Clock, serving
 
-from conftest import Clock, serving
 from tandem.core.identity.service import BAD_TOKEN
 from tandem.core.runtime import Runtime
 from tandem.core.schemas import Action

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from benchmarks import report, runner
-from benchmarks._common import ensure_wrk, redis_available
+from benchmarks._common import REDIS_URL, ensure_wrk
 from benchmarks.matrix import HYPERCORN_ONE, MATRIX
+from harness.databases import redis_available
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -140,7 +141,7 @@ def test_stream_scenarios_have_their_figures(quick: dict[str, Any]) -> None:
     fan = {(r["kind"], r["subscribers"]) for r in scenarios["fanout"]["runs"]}
     assert fan == {(kind, n) for kind, n, _ in runner.QUICK.streams.fanout}
     modes = {r["mode"] for r in scenarios["crossproc"]["runs"]}
-    assert modes == ({"sqlite", "redis"} if redis_available() else {"sqlite"})
+    assert modes == ({"sqlite", "redis"} if redis_available(REDIS_URL) else {"sqlite"})
     variants = {r["variant"] for r in scenarios["bridge"]["runs"]}
     assert variants == {"portal", "asgiref"}
     assert quick["results"]["headline"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
+from harness.waiting import describe, eventually_async
 from tests.conftest import Clock
 
 from tandem.core.errors import (
@@ -378,16 +378,14 @@ async def _expect(kind: type[TandemError], call: Awaitable[object]) -> None:
 
 async def _eventually(check: Callable[[], Awaitable[object]], timeout: float = 10.0) -> None:
     """Wait until ``check`` passes (settings.auth_refresh is 1 s); fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            await check()
-            return
-        except (TandemError, AssertionError):
-            if loop.time() > deadline:
-                raise
-        await asyncio.sleep(0.05)
+
+    async def passed() -> bool:
+        await check()
+        return True
+
+    await eventually_async(
+        passed, timeout, what=describe(check), ignoring=(TandemError, AssertionError)
+    )
 
 
 # --- secrets ---------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis
+from harness.net import free_port
+from harness.processes import REPO_ROOT
+from harness.waiting import eventually, eventually_async
 from redis.asyncio import Redis
 from tests.conftest import CLOCK_START, REDIS_URL, Clock, SettingsFactory
-from tests.servers import REPO_ROOT, free_port
 
 from tandem.core import limits as limits_module
 from tandem.core.errors import TooManyRequests
@@ -230,10 +232,11 @@ async def test_leases_are_refreshed_in_the_background(
     key = f"{redis_prefix}limits:subscriptions:{VISITOR}"
     clock.now = CLOCK_START + 60
     expected = (CLOCK_START + 60 + LEASE_TTL) * 1000
-    deadline = time.monotonic() + WAIT
-    while await redis_client.zscore(key, lease.id) != expected:
-        assert time.monotonic() < deadline, "the lease was not refreshed"
-        await asyncio.sleep(0.02)
+
+    async def refreshed() -> bool:
+        return await redis_client.zscore(key, lease.id) == expected
+
+    await eventually_async(refreshed, WAIT, interval=0.02, what="the lease to be refreshed")
 
 
 async def test_close_gives_leases_back(make_limits: LimitsFactory, redis_client: Redis) -> None:
@@ -411,14 +414,13 @@ def redis_server(port: int) -> Iterator[None]:
     proc = subprocess.Popen([*argv, "--appendonly", "no"], stdout=subprocess.DEVNULL)
     try:
         client = redis.Redis(port=port, socket_connect_timeout=1)
-        deadline = time.monotonic() + WAIT
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
+        eventually(
+            client.ping,
+            WAIT,
+            interval=0.02,
+            what="redis-server to start",
+            ignoring=(redis.ConnectionError,),
+        )
         client.close()
         yield
     finally:

@@ -19,10 +19,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from harness.net import free_port
+from harness.waiting import eventually_async
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.engine import make_url
-from tests.servers import free_port
 
 from tandem.core import migrate, store
 from tandem.core.hub import SHUTTING_DOWN
@@ -109,12 +110,7 @@ async def _receive_all(stream: Stream, into: list[Message], count: int) -> None:
 
 
 async def _wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting until {what}") from None
+    await eventually_async(condition, timeout, interval=0.01, what=what)
 
 
 def _assert_in_order_once(received: list[Message], published: list[Message]) -> None:
@@ -360,16 +356,20 @@ class RedisServer:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = Redis.from_url(self.url)
+        process, client = self.process, Redis.from_url(self.url)
+
+        async def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {process.returncode}")
+            return bool(await client.ping())
+
         try:
-            async with asyncio.timeout(WAIT):
-                while True:
-                    if self.process.poll() is not None:
-                        raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-                    with contextlib.suppress(OSError, RedisConnectionError):
-                        if await client.ping():
-                            return
-                    await asyncio.sleep(0.05)
+            await eventually_async(
+                answers,
+                WAIT,
+                what=f"redis-server to answer on port {self.port}",
+                ignoring=(OSError, RedisConnectionError),
+            )
         finally:
             await client.aclose()
 
@@ -429,12 +429,10 @@ async def test_redis_restart_loses_nothing(
             await _wait_for(lambda: b.redis_connected, "B reconnects to Redis")
             await _wait_for(lambda: a.redis_connected, "A reconnects to Redis")
 
-            async def both_subscribed() -> None:
-                async with asyncio.timeout(WAIT):
-                    while await redis_server.subscribers(channel) < 2:
-                        await asyncio.sleep(0.05)
+            async def both_subscribed() -> bool:
+                return await redis_server.subscribers(channel) >= 2
 
-            await both_subscribed()
+            await eventually_async(both_subscribed, WAIT, what="A and B to subscribe again")
             for i in range(5):
                 published.append(await a.publish(NewMessage(topic="t", message=f"up{i}")))
             await _receive_all(stream, received, len(published))

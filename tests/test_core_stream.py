@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import pytest
+from harness.waiting import describe, eventually_async
 from tests.conftest import CACHE_SECONDS, CLOCK_START, Clock
 
 from tandem.core import migrate
@@ -89,9 +90,12 @@ async def _read_until(stream: Stream, done: Callable[[list[Event]], bool]) -> li
 
 async def _relayed(rt: Runtime, msg: Message) -> None:
     """Wait until the relay has handed ``msg`` to the hub (it lags the commit a little)."""
-    async with asyncio.timeout(WAIT):
-        while rt.hub.last_seq < msg.seq:
-            await asyncio.sleep(0.005)
+    await eventually_async(
+        lambda: rt.hub.last_seq >= msg.seq,
+        WAIT,
+        interval=0.005,
+        what=f"the hub to get message {msg.seq}",
+    )
 
 
 def _has_seq(seq: int) -> Callable[[list[Event]], bool]:
@@ -576,12 +580,15 @@ class _Pump:
         return _messages(self.events) + self.written
 
     async def wait(self, done: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT):
-            while not done():
-                if self._task.done():
-                    self._task.result()  # raises what ended it
-                    raise AssertionError(f"the stream ended early: {_kinds(self.events)}")
-                await asyncio.sleep(0.005)
+        def reached() -> bool:
+            if done():
+                return True
+            if self._task.done():
+                self._task.result()  # raises what ended it
+                raise AssertionError(f"the stream ended early: {_kinds(self.events)}")
+            return False
+
+        await eventually_async(reached, WAIT, interval=0.005, what=describe(done))
 
     async def aclose(self) -> None:
         self._task.cancel()

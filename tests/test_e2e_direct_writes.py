@@ -14,8 +14,10 @@ import asyncio
 import uuid
 
 import pytest
-from tests.servers import ServerPool, ServerProcess, assert_no_tracebacks, hypercorn
-from tests.streamclients import KINDS, Subscription, http_client, publish, stream_usage_until
+from harness.serverprocess import ServerProcess
+from harness.servers import ServerPool, assert_no_tracebacks, hypercorn
+from harness.streams import Subscription, http_client, publish, stream_usage_until
+from harness.wire import KINDS
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,17 +18,11 @@ from typing import Any
 
 import pytest
 import redis
-from tests.servers import (
-    ServerPool,
-    ServerProcess,
-    assert_no_tracebacks,
-    free_port,
-    gunicorn,
-    hypercorn,
-    migrate,
-)
-from tests.streamclients import (
-    HTTP_KINDS,
+from harness.databases import migrate, wait_redis_subscribers
+from harness.net import free_port
+from harness.serverprocess import ServerProcess
+from harness.servers import ServerPool, assert_no_tracebacks, gunicorn, hypercorn
+from harness.streams import (
     Follower,
     Subscription,
     http_client,
@@ -40,6 +33,8 @@ from tests.streamclients import (
     stream_usage_until,
     subscribe,
 )
+from harness.waiting import eventually
+from harness.wire import HTTP_KINDS
 
 from tandem.core.hub import SHUTTING_DOWN, SLOW_CONSUMER
 from tandem.core.runtime import Runtime
@@ -152,20 +147,19 @@ class RedisServer:
             self._proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        client = redis.Redis.from_url(self.url, socket_timeout=1)
+        proc, client = self._proc, redis.Redis.from_url(self.url, socket_timeout=1)
         try:
-            for _ in range(200):
-                if self._proc.poll() is not None:
-                    break
-                try:
-                    if client.ping():
-                        return
-                except redis.ConnectionError:
-                    pass
-                time.sleep(0.05)
+            # Up, or gone: a redis-server that exits has failed to start.
+            eventually(
+                lambda: proc.poll() is not None or client.ping(),
+                10,
+                what=f"redis-server to answer on port {self.port}",
+                ignoring=(redis.ConnectionError,),
+            )
         finally:
             client.close()
-        raise AssertionError(f"redis-server did not start:\n{self.log_path.read_text()}")
+        if proc.poll() is not None:
+            raise AssertionError(f"redis-server did not start:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -179,16 +173,7 @@ class RedisServer:
 
     async def wait_subscribers(self, channel: str, count: int, timeout: float = 30) -> None:
         """Wait until ``count`` clients listen on ``channel``."""
-        client = redis.Redis.from_url(self.url, socket_timeout=1)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    [(_, listening)] = await asyncio.to_thread(client.pubsub_numsub, channel)
-                    if int(listening) >= count:
-                        return
-                    await asyncio.sleep(0.05)
-        finally:
-            client.close()
+        await wait_redis_subscribers(channel, count, url=self.url, timeout=timeout)
 
 
 @pytest.mark.postgres

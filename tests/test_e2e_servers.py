@@ -11,7 +11,6 @@ import base64
 import json
 import signal
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -19,7 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.servers import ServerPool, ServerProcess, gunicorn, hypercorn, migrate
+from harness.databases import migrate
+from harness.serverprocess import ServerProcess
+from harness.servers import ServerPool, gunicorn, hypercorn
+from harness.waiting import eventually
 
 from tandem.core.ids import decode_id
 
@@ -327,8 +329,9 @@ def test_a_wsgi_stream_frees_its_slot_when_the_client_hangs_up(
                     seen += chunk
                 assert seen.startswith(b"HTTP/1.1 200")
                 assert http.get(f"{wsgi.url}/api/v1/streams").json()["in_use"] == 1
-            deadline = time.monotonic() + 10  # well inside the 60 s keepalive
-            while http.get(f"{wsgi.url}/api/v1/streams").json()["in_use"] != 0:
-                assert time.monotonic() < deadline, "the slot was not freed at the hang-up"
-                time.sleep(0.05)
+            eventually(
+                lambda: http.get(f"{wsgi.url}/api/v1/streams").json()["in_use"] == 0,
+                10,  # well inside the 60 s keepalive
+                what="the slot to be freed at the hang-up",
+            )
     assert "Traceback" not in wsgi.log_text(), wsgi.log_tail()

@@ -16,23 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.servers import (
-    ServerPool,
-    ServerProcess,
-    SplitPlane,
-    closing_pool,
-    copy_sqlite,
-    start_split_plane,
-)
-from tests.streamclients import (
-    KINDS,
-    Kind,
-    http_client,
-    json_error,
-    poll,
-    publish,
-    subscribe,
-)
+from harness.databases import copy_sqlite
+from harness.nginx import SplitPlane, start_split_plane
+from harness.serverprocess import ServerProcess
+from harness.servers import ServerPool, closing_pool
+from harness.streams import http_client, json_error, poll, publish, subscribe
+from harness.wire import KINDS, Kind
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

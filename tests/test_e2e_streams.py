@@ -18,33 +18,21 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
-from tests.servers import (
-    REPO_ROOT,
+from harness.databases import REDIS_URL, copy_sqlite, migrate, wait_redis_subscribers
+from harness.environment import server_env
+from harness.processes import REPO_ROOT, executable
+from harness.serverprocess import ServerProcess
+from harness.servers import (
     Doors,
     ServerPool,
-    ServerProcess,
     assert_no_tracebacks,
-    copy_sqlite,
-    executable,
     gunicorn,
     hypercorn,
-    migrate,
     serve_doors,
-    server_env,
 )
-from tests.streamclients import (
-    KINDS,
-    Kind,
-    StreamEvent,
-    Subscription,
-    http_client,
-    json_error,
-    poll,
-    publish,
-    resume_options,
-    subscribe,
-)
+from harness.streams import Subscription, http_client, json_error, poll, publish, subscribe
+from harness.waiting import eventually_async
+from harness.wire import KINDS, Kind, StreamEvent, resume_options
 
 from tandem.core.stream import GAP_NOTICE
 from tandem.protocol.encode import SSE_RETRY_MS
@@ -56,7 +44,6 @@ KEEPALIVE = {"TANDEM_KEEPALIVE_INTERVAL": "1s"}
 # even on one worker and with the slots of closed streams not yet given back (a
 # worker notices a client has gone when a keepalive write fails).
 DOORS_ENV = {**KEEPALIVE, "TANDEM_WSGI_STREAM_SLOTS": "16"}
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # Every (door, kind) that streams: WebSocket only on the ASGI door.
 CASES = [("gunicorn", kind) for kind in KINDS if kind != "ws"] + [
     ("hypercorn", kind) for kind in KINDS
@@ -277,7 +264,7 @@ async def test_postgres_and_redis_three_servers(server_pool: ServerPool, pg_url:
         gunicorn(pg_url, workers=2, threads=8, env=env),
     )
     # Both hypercorns listen on the wake-up channel (gunicorn workers start lazily).
-    await _wait_subscribed(f"{prefix}messages", at_least=2)
+    await wait_redis_subscribers(f"{prefix}messages", 2, url=REDIS_URL)
     topic = _topic("pg")
     subs = [
         Subscription(kind, server.url, topic)
@@ -298,19 +285,6 @@ async def test_postgres_and_redis_three_servers(server_pool: ServerPool, pg_url:
     finally:
         await asyncio.gather(*(sub.aclose() for sub in subs))
     assert_no_tracebacks(h1, h2, wsgi)
-
-
-async def _wait_subscribed(channel: str, *, at_least: int, url: str = REDIS_URL) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        async with asyncio.timeout(20):
-            while True:
-                [(_, count)] = await asyncio.to_thread(client.pubsub_numsub, channel)
-                if int(count) >= at_least:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        client.close()
 
 
 async def test_gap_event_after_retention_pruned_the_cursor(
@@ -365,10 +339,10 @@ async def test_gap_event_after_retention_pruned_the_cursor(
 
 async def _wait_expired(http: httpx.AsyncClient, server: ServerProcess, topic: str) -> None:
     """Wait until the history of ``topic`` shows nothing (its messages expired)."""
-    async with asyncio.timeout(20):
-        while True:
-            page = await http.get(f"{server.url}/api/v1/topics/{topic}/messages")
-            assert page.status_code == 200, page.text
-            if not page.json()["messages"]:
-                return
-            await asyncio.sleep(0.2)
+
+    async def expired() -> bool:
+        page = await http.get(f"{server.url}/api/v1/topics/{topic}/messages")
+        assert page.status_code == 200, page.text
+        return not page.json()["messages"]
+
+    await eventually_async(expired, 20, interval=0.2, what=f"the messages of {topic} to expire")

@@ -9,7 +9,6 @@ hypercorn through the real Redis, under a key prefix of the test's own.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import uuid
@@ -20,18 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from tests.servers import (
-    Doors,
-    ServerPool,
-    ServerProcess,
-    copy_sqlite,
-    gunicorn,
-    hypercorn,
-    serve_doors,
-)
-from tests.streamclients import Kind, Subscription, answered, http_client, json_error
+from harness.databases import copy_sqlite
+from harness.serverprocess import ServerProcess
+from harness.servers import Doors, ServerPool, gunicorn, hypercorn, serve_doors
+from harness.streams import Subscription, answered, http_client, json_error
+from harness.waiting import eventually_async
+from harness.wire import Kind
+from tests.conftest import REDIS_URL, SettingsFactory, serving
 
-from conftest import REDIS_URL, SettingsFactory, serving
 from tandem.core.limits import SUBSCRIPTION_RETRY_AFTER
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings
@@ -264,13 +259,16 @@ async def wait_until_opens(
     timeout: float = WAIT,
 ) -> None:
     """Try to open a stream until the server lets it open (429 meanwhile)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            async with answered(kind, server.url, topic, headers=headers) as sub:
-                if sub.status in (200, 101):
-                    return
-                assert_stream_429(sub)
-            await asyncio.sleep(0.05)  # the pace of the retries, not a wait for the slot
+
+    async def opens() -> bool:
+        async with answered(kind, server.url, topic, headers=headers) as sub:
+            if sub.status in (200, 101):
+                return True
+            assert_stream_429(sub)
+            return False
+
+    # The interval paces the retries; it is no wait for the slot.
+    await eventually_async(opens, timeout, what=f"a {kind} stream on {server.name} to open")
 
 
 LIMITED_ENV = {

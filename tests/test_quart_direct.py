@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import uvloop
+from harness.waiting import eventually_async
 from tests.conftest import make_message
 
 from tandem.core.hub import Envelope
@@ -104,9 +105,12 @@ def test_a_client_that_stops_reading_is_behind_after_limit_messages(loop_name: s
         assert 0 < buffered <= (limit + 1) * frame, (buffered, frame)
         # Once the client catches up the buffer empties, and the sink takes more.
         await asyncio.to_thread(_receive, client, accepted * frame)
-        async with asyncio.timeout(WAIT):
-            while transport.get_write_buffer_size():
-                await asyncio.sleep(0.01)
+        await eventually_async(
+            lambda: transport.get_write_buffer_size() == 0,
+            WAIT,
+            interval=0.01,
+            what="the write buffer to empty",
+        )
         assert sink(big[accepted])
         assert await asyncio.to_thread(_receive, client, frame) == wire_message(
             big[accepted], "json"

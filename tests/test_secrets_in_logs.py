@@ -21,10 +21,12 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from click.testing import CliRunner
-from tests.servers import ServerPool, ServerProcess, gunicorn, hypercorn
-from tests.streamclients import Kind, Subscription, http_client
+from harness.serverprocess import ServerProcess
+from harness.servers import ServerPool, gunicorn, hypercorn
+from harness.streams import Subscription, http_client
+from harness.wire import Kind
+from tests.conftest import SettingsFactory
 
-from conftest import SettingsFactory
 from tandem.cli import main as cli
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings

@@ -10,7 +10,8 @@ HTTP/1.1 with chunked decoding, a WebSocket client does the RFC 6455 handshake
 Every message a subscriber receives is timed on arrival (``time.time()`` when
 the bytes come in). A benchmark embeds the send time in the message text with
 :func:`message_text` (``"bench <index> <unix time>"``); the latency of each
-(subscriber, message) pair is arrival minus send time, in milliseconds.
+(subscriber, message) pair is arrival minus send time, in milliseconds. The kinds,
+events and message texts are :mod:`harness.wire`'s, as for the correctness clients.
 
     with ClientPool(4) as pool:
         report = pool.open(port, "sse", ["/alerts/sse"] * 10_000, burst=200)
@@ -33,7 +34,6 @@ import base64
 import contextlib
 import multiprocessing
 import os
-import re
 import resource
 import signal
 import time
@@ -42,19 +42,27 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Self, cast
 
-from benchmarks._common import HOST, BenchmarkError, die_with_parent
+from harness.errors import LoadClientError
+from harness.net import LOOPBACK
+from harness.processes import die_with_parent
+from harness.wire import (
+    BENCH_MESSAGE,
+    JSON_CLOSE,
+    JSON_MESSAGE,
+    JSON_OPEN,
+    SSE_CLOSE,
+    SSE_EVENT_FIELD,
+    SSE_OPEN,
+    LoadKind,
+    message_text,
+)
 
-Kind = Literal["sse", "ws"]
-PREFIX = "bench"
-_MESSAGE = re.compile(rb'"message":"bench (\d+) (\d+\.\d+)"')
+__all__ = ["ClientPool", "LoadKind", "OpenReport", "message_text"]
+
 _LAG_TICK = 0.01
-
-
-def message_text(index: int, sent: float) -> str:
-    """The text of benchmark message ``index``, sent at unix time ``sent``."""
-    return f"{PREFIX} {index} {sent:.6f}"
+_SSE_NAME_AT = len(SSE_EVENT_FIELD)
 
 
 # -- one subscriber ----------------------------------------------------------------------
@@ -77,7 +85,7 @@ class _Subscriber(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, owner: _Worker, kind: Kind, request: bytes) -> None:
+    def __init__(self, owner: _Worker, kind: LoadKind, request: bytes) -> None:
         self._owner = owner
         self.kind = kind
         self._request = request
@@ -159,11 +167,11 @@ class _Subscriber(asyncio.Protocol):
         while (cut := body.find(b"\n\n")) >= 0:
             frame = bytes(body[:cut])
             del body[: cut + 2]
-            if frame.startswith(b"event: "):
-                name = frame[7 : frame.find(b"\n")]
-                if name == b"open":
+            if frame.startswith(SSE_EVENT_FIELD):
+                name = frame[_SSE_NAME_AT : frame.find(b"\n")]
+                if name == SSE_OPEN:
                     self._open()
-                elif name == b"close":
+                elif name == SSE_CLOSE:
                     self._end("close event")
             else:
                 self._message(frame, now)
@@ -191,11 +199,11 @@ class _Subscriber(asyncio.Protocol):
             pos += head + length
             opcode = first & 0x0F
             if opcode in (0, 1, 2):
-                if b'"event":"message"' in payload:
+                if JSON_MESSAGE in payload:
                     self._message(payload, now)
-                elif b'"event":"open"' in payload:
+                elif JSON_OPEN in payload:
                     self._open()
-                elif b'"event":"close"' in payload:
+                elif JSON_CLOSE in payload:
                     self._end("close event")
             elif opcode == 8:
                 self._end("close frame")
@@ -205,7 +213,7 @@ class _Subscriber(asyncio.Protocol):
         del buf[:pos]
 
     def _message(self, frame: bytes, now: float) -> None:
-        found = _MESSAGE.search(frame)
+        found = BENCH_MESSAGE.search(frame)
         if found is not None:
             self._owner.record(int(found[1]), now - float(found[2]))
 
@@ -240,8 +248,8 @@ def _ws_frame(opcode: int, payload: bytes) -> bytes:
     return bytes([0x80 | opcode, 0x80 | len(masked)]) + mask + masked
 
 
-def _request(kind: Kind, path: str, port: int) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", f"Host: {HOST}:{port}", "User-Agent: tandem-loadclient"]
+def _request(kind: LoadKind, path: str, port: int) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", f"Host: {LOOPBACK}:{port}", "User-Agent: tandem-loadclient"]
     if kind == "ws":
         key = base64.b64encode(os.urandom(16)).decode()
         lines += [
@@ -298,7 +306,7 @@ class _Worker:
     # commands (each returns something picklable)
 
     async def open(
-        self, port: int, kind: Kind, paths: list[str], concurrency: int, timeout: float
+        self, port: int, kind: LoadKind, paths: list[str], concurrency: int, timeout: float
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(max(1, concurrency))
@@ -312,7 +320,7 @@ class _Worker:
                 began = time.monotonic()
                 try:
                     async with asyncio.timeout(timeout):
-                        await loop.create_connection(lambda: sub, HOST, port)
+                        await loop.create_connection(lambda: sub, LOOPBACK, port)
                         await sub.opened
                 except (OSError, TimeoutError) as exc:
                     reason = sub.reason or type(exc).__name__
@@ -408,7 +416,7 @@ async def _serve(conn: Connection) -> None:
         try:
             result = await getattr(worker, command)(*args)
         except Exception as exc:  # reported to the parent, which raises it
-            result = BenchmarkError(f"client command {command} failed: {exc!r}")
+            result = LoadClientError(f"client command {command} failed: {exc!r}")
         try:
             conn.send(result)
         except OSError:
@@ -478,7 +486,7 @@ class ClientPool:
     def _call(self, command: str, args: Sequence[tuple[Any, ...]], *, timeout: float) -> list[Any]:
         """Send ``command`` to every process (with its own args), then gather the answers."""
         if self._broken:
-            raise BenchmarkError(f"client pool unusable after an interrupted command ({command})")
+            raise LoadClientError(f"client pool unusable after an interrupted command ({command})")
         answers = []
         try:
             for conn, arg in zip(self._conns, args, strict=True):
@@ -486,11 +494,11 @@ class ClientPool:
             deadline = time.monotonic() + timeout
             for number, conn in enumerate(self._conns):
                 if not conn.poll(max(0.0, deadline - time.monotonic())):
-                    raise BenchmarkError(f"client process {number} did not answer {command!r}")
+                    raise LoadClientError(f"client process {number} did not answer {command!r}")
                 try:
                     answers.append(conn.recv())
                 except EOFError as exc:
-                    raise BenchmarkError(f"client process {number} died in {command!r}") from exc
+                    raise LoadClientError(f"client process {number} died in {command!r}") from exc
         except BaseException:
             self._broken = True
             raise
@@ -505,7 +513,7 @@ class ClientPool:
     def open(
         self,
         port: int,
-        kind: Kind,
+        kind: LoadKind,
         paths: Sequence[str],
         *,
         burst: int = 200,
