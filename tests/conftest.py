@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,14 +66,14 @@ def make_settings(sqlite_url: str) -> SettingsFactory:
     suites that publish hundreds of messages from one address test other things.
     """
 
-    def factory(**overrides: object) -> Settings:
-        values: dict[str, object] = {
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
             "env": "testing",
             "database_url": sqlite_url,
             "rate_limits": False,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return factory
 
@@ -99,7 +100,7 @@ async def serving(door: str, settings: Settings) -> AsyncIterator[tuple[object, 
     if door == "flask":
         flask = create_flask_app(settings)
         try:
-            yield flask, WsgiToAsgi(flask)
+            yield flask, WsgiToAsgi(flask)  # type: ignore[no-untyped-call]  # asgiref: unannotated
         finally:
             # The portal's close blocks on its loop thread: keep it off this loop.
             await asyncio.to_thread(flask.extensions["tandem"].close)

@@ -259,7 +259,7 @@ async def matrix(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
     root = tmp_path_factory.mktemp("access-matrix")
     db_url = copy_sqlite(sqlite_template, root / "tandem.db")
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         env="testing",
         database_url=db_url,
         rate_limits=False,

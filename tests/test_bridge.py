@@ -79,7 +79,7 @@ def test_a_failed_start_leaves_no_loop_thread_behind(tmp_path: Path) -> None:
     missing_dir = tmp_path / "no" / "such" / "dir" / "x.db"
     settings = Settings(
         _env_file=None, env="testing", database_url=f"sqlite+aiosqlite:///{missing_dir}"
-    )  # type: ignore[call-arg]
+    )
     core = CorePortal(settings)
     before = _portal_threads()
     for _ in range(3):

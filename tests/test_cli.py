@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -219,8 +220,8 @@ SUBCOMMANDS = (
 )
 
 
-def _settings(cli: Cli, **overrides: object) -> Settings:
-    return Settings(_env_file=None, env="testing", database_url=cli.database_url, **overrides)  # type: ignore[call-arg]
+def _settings(cli: Cli, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, env="testing", database_url=cli.database_url, **overrides)
 
 
 def test_identity_commands_have_help() -> None:
@@ -417,7 +418,12 @@ def test_subscribe_prints_messages_as_they_arrive_and_ends_on_ctrl_c(cli: Cli) -
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()])
+
+    def read() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=read)
     reader.start()
     try:
         # The stored message arrives first: from then on the subscription is live.

@@ -458,7 +458,7 @@ async def test_limits_resume_when_redis_is_back(
 
 
 def test_settings_defaults() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.rate_limits is True
     assert settings.publish_burst == 60
     assert settings.publish_refill == 5

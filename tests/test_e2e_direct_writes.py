@@ -111,7 +111,7 @@ async def test_an_http_1_0_client_gets_an_unchunked_stream_through_asgi(
             assert usage["direct"] == 0, usage
             for text in ("one", "two"):
                 await publish(http, asgi.url, topic, text)
-            lines = []
+            lines: list[bytes] = []
             async with asyncio.timeout(WAIT):
                 while len(lines) < 2:
                     line = await curl.stdout.readline()

@@ -409,7 +409,11 @@ async def test_subscriptions_are_shared_through_redis(redis_doors: Doors) -> Non
         assert_open(on_wsgi)
         async with answered("ws", redis_doors.asgi.url, topic, headers=me) as on_asgi:
             assert_open(on_asgi)
-            for door, kind in ((redis_doors.wsgi, "json"), (redis_doors.asgi, "sse")):
+            others: list[tuple[ServerProcess, Kind]] = [
+                (redis_doors.wsgi, "json"),
+                (redis_doors.asgi, "sse"),
+            ]
+            for door, kind in others:
                 async with answered(kind, door.url, topic, headers=me) as refused:
                     assert_stream_429(refused)
     await wait_until_opens(redis_doors.asgi, "raw", topic, me)

@@ -23,7 +23,8 @@ def _inspect(url: str) -> dict[str, Any]:
     """Tables, counters and the differences from the models, read through the app's driver."""
 
     def read(conn: Connection) -> dict[str, Any]:
-        counters = dict(conn.execute(text("SELECT name, value FROM counters")).all())
+        rows = conn.execute(text("SELECT name, value FROM counters")).all()
+        counters: dict[str, int] = dict(rows)
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         return {"tables": set(inspect(conn).get_table_names()), "counters": counters, "diff": diff}
 

@@ -204,7 +204,7 @@ async def test_filters(
 ) -> None:
     for text, headers in FILTER_FIXTURE:
         await publish(client, "alerts", text, **headers)
-    assert await poll(client, **params) == expected
+    assert await poll(client, "alerts", None, **params) == expected
 
 
 @pytest.mark.parametrize(

@@ -195,7 +195,7 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TANDEM_ENV", "")
     monkeypatch.setenv("TANDEM_REDIS_URL", "")
     monkeypatch.setenv("TANDEM_DEFAULT_ACCESS", "")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.env == "development"
     assert settings.redis_url is None
     assert settings.access_default == "read-write"
