@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -23,6 +23,9 @@ from tandem.core.schemas import Message
 from tandem.core.settings import Settings
 from tandem.flask_app import create_app as create_flask_app
 from tandem.quart_app import create_app as create_quart_app
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # Real server processes on loopback: the server_pool fixture, the leak guard, log tails.
 pytest_plugins = ["tests.servers"]
@@ -94,13 +97,33 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await rt.stop()
 
 
+def closing_body(app: WSGIApplication) -> WSGIApplication:
+    """``app``, with each response body closed once the server is done with it.
+
+    PEP 3333 asks the server to call the body's ``close()``; asgiref's WsgiToAsgi does
+    not, and a static file's body would stay open until the garbage collector found it.
+    """
+
+    def closing(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        body = app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return closing
+
+
 @asynccontextmanager
 async def serving(door: str, settings: Settings) -> AsyncIterator[tuple[object, object]]:
     """Build one door's app, run its start-up and shut-down, and yield (app, asgi app)."""
     if door == "flask":
         flask = create_flask_app(settings)
         try:
-            yield flask, WsgiToAsgi(flask)  # type: ignore[no-untyped-call]  # asgiref: unannotated
+            asgi = WsgiToAsgi(closing_body(flask))  # type: ignore[no-untyped-call]  # unannotated
+            yield flask, asgi
         finally:
             # The portal's close blocks on its loop thread: keep it off this loop.
             await asyncio.to_thread(flask.extensions["tandem"].close)

@@ -409,36 +409,37 @@ def test_subscribe_prints_messages_as_they_arrive_and_ends_on_ctrl_c(cli: Cli) -
     assert [msg["id"] for msg in polled] == [first["id"]]
 
     assert TANDEM is not None
-    process = subprocess.Popen(
+    # Leaving the with block closes the pipes.
+    with subprocess.Popen(
         [TANDEM, "subscribe", "alerts,other", "--since", "all"],
         cwd=cli.cwd,
         env=cli.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
+    ) as process:
+        lines: queue.Queue[str] = queue.Queue()
 
-    def read() -> None:
-        for line in process.stdout or ():
-            lines.put(line)
+        def read() -> None:
+            for line in process.stdout or ():
+                lines.put(line)
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        # The stored message arrives first: from then on the subscription is live.
-        assert orjson.loads(lines.get(timeout=TIMEOUT))["id"] == first["id"]
-        second = orjson.loads(cli.ok("publish", "other", "after"))
-        live = orjson.loads(lines.get(timeout=TIMEOUT))
-        assert (live["id"], live["topic"], live["message"]) == (second["id"], "other", "after")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=TIMEOUT) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        reader.join(timeout=TIMEOUT)
-    stderr = process.stderr.read() if process.stderr else ""
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            # The stored message arrives first: from then on the subscription is live.
+            assert orjson.loads(lines.get(timeout=TIMEOUT))["id"] == first["id"]
+            second = orjson.loads(cli.ok("publish", "other", "after"))
+            live = orjson.loads(lines.get(timeout=TIMEOUT))
+            assert (live["id"], live["topic"], live["message"]) == (second["id"], "other", "after")
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            reader.join(timeout=TIMEOUT)
+        stderr = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in stderr, stderr
     assert "Aborted" not in stderr
 

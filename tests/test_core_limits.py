@@ -43,9 +43,14 @@ async def redis_client() -> AsyncIterator[Redis]:
 
 @pytest.fixture
 async def make_limits(
-    make_settings: SettingsFactory, redis_prefix: str, clock: Clock
+    make_settings: SettingsFactory, redis_prefix: str, clock: Clock, redis_client: Redis
 ) -> AsyncIterator[LimitsFactory]:
-    """Build Limits on memory or on a Redis client; all are closed after the test."""
+    """Build Limits on memory or on a Redis client; all are closed after the test.
+
+    It takes ``redis_client`` (which connects only when used) so that the client is
+    closed after the Limits: closing a Limits talks to Redis, and on a closed client
+    that would open a connection that nothing closes.
+    """
     made: list[Limits] = []
 
     def factory(client: Redis | None = None, **overrides: object) -> Limits:
