@@ -116,9 +116,28 @@ def _small_buffer_socket(rcvbuf: int) -> socket.socket:
 
 
 class _Received:
-    """What a client has received so far, and the cursor to resume from."""
+    """What a client has received so far, and the cursor to resume from. The client
+    reads in a background task, from :meth:`start` until :meth:`aclose` (or the end of
+    its ``async with`` block)."""
 
     messages: list[StreamEvent]
+    _task: asyncio.Task[None] | None
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     @property
     def last_id(self) -> str | None:
@@ -195,17 +214,7 @@ class Subscription(_Received):
     async def aclose(self) -> None:
         """Disconnect, as a client that goes away does."""
         self._running.set()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await super().aclose()
 
     def pause(self) -> None:
         """Stop reading; what the server sends backs up in the socket buffers."""
@@ -439,19 +448,6 @@ class Follower(_Received):
         self._task = asyncio.create_task(self._run(), name=f"follower {self.kind}")
         await self._wait(lambda: self.opened > 0, timeout, "the first open event")
         return self
-
-    async def aclose(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def wait_messages(self, count: int, timeout: float = TIMEOUT) -> list[StreamEvent]:
         await self._wait(lambda: len(self.messages) >= count, timeout, f"{count} messages")
