@@ -127,9 +127,9 @@ def body() -> bytes:
 
 def _respond(outcome: Outcome, door: FlaskDoor) -> ResponseReturnValue:
     if isinstance(outcome, Reply):
-        return Response(
-            outcome.body, outcome.status, dict(outcome.headers), mimetype=outcome.mimetype
-        )
+        # Most replies (every publish) have no headers of their own: no Headers to fill.
+        headers = dict(outcome.headers) if outcome.headers else None
+        return Response(outcome.body, outcome.status, headers, mimetype=outcome.mimetype)
     if isinstance(outcome, Page):
         html = render_template(outcome.template, **outcome.context)
         return Response(html, outcome.status, dict(outcome.headers))

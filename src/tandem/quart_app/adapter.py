@@ -115,7 +115,8 @@ async def body() -> bytes:
 
 async def _respond(outcome: Outcome, door: QuartDoor) -> ResponseReturnValue:
     if isinstance(outcome, Reply):
-        headers = dict(outcome.headers)
+        # Most replies (every publish) have no headers of their own: no Headers to fill.
+        headers = dict(outcome.headers) if outcome.headers else None
         return Response(outcome.body, outcome.status, headers, mimetype=outcome.mimetype)
     if isinstance(outcome, Page):
         html = await render_template(outcome.template, **outcome.context)
