@@ -32,11 +32,11 @@ def posted(session: dict[str, Any], fields: dict[str, str], secret: str = SECRET
         method="POST",
         full_path="/test?",
         args={},
-        headers={},  # type: ignore[arg-type]
+        headers={},
         query=MultiDict(),
         session=session,
         remote_addr="127.0.0.1",
-        settings=Settings(_env_file=None, env="testing", secret_key=secret),  # type: ignore[call-arg]
+        settings=Settings(_env_file=None, env="testing", secret_key=secret),
         door=_Door(),
         url_for=lambda endpoint, **values: "/",
         form=MultiDict(fields),

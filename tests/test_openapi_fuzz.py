@@ -22,6 +22,7 @@ import schemathesis
 from harness.databases import fresh_sqlite, run_coroutine
 from harness.servers import gunicorn, hypercorn, serving
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import allow_header_conformance
 
 from tandem.core.runtime import Runtime
@@ -32,14 +33,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ADMIN, PASSWORD = "fuzz-admin", "fuzz-admin-password"
 AUTH = "Basic " + base64.b64encode(f"{ADMIN}:{PASSWORD}".encode()).decode()
-MAX_BODY = Settings(_env_file=None, env="testing").max_body  # type: ignore[call-arg]
+MAX_BODY = Settings(_env_file=None, env="testing").max_body
 MAX_EXAMPLES = 25
 STREAMS = "/{topics}/{kind}"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 async def _add_admin(db_url: str) -> None:
-    settings = Settings(_env_file=None, env="testing", database_url=db_url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, env="testing", database_url=db_url)
     runtime = Runtime(settings)
     await runtime.start(follow=False)
     try:
@@ -110,7 +111,7 @@ def _fuzz(operation: Any, base_url: str) -> str | None:
 
 def test_every_answer_is_documented(door: str) -> None:
     schema = schemathesis.openapi.from_url(f"{door}/api/v1/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
     assert len(operations) > 40
     # WebSocket is not for an HTTP fuzzer: tests/test_e2e_streams.py covers the upgrade.
     fuzzed = [operation for operation in operations if operation.path != "/{topics}/ws"]

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from tests.conftest import SettingsFactory, serving
 
-from conftest import SettingsFactory, serving
 from tandem.core import migrate
 from tandem.core.runtime import Runtime
 from tandem.protocol.auth import basic_authorization

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import serving
 
-from conftest import serving
 from tandem.core.settings import Settings
 
 MESSAGE_KEYS = {"id", "time", "expires", "event", "topic", "message"}

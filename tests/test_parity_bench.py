@@ -6,8 +6,8 @@ import time
 
 import httpx
 import pytest
+from tests.conftest import SettingsFactory, serving
 
-from conftest import SettingsFactory, serving
 from tandem.core import migrate
 from tandem.core.bench import CPU_SECONDS, IO_SECONDS, burn_cpu
 from tandem.core.settings import Settings
@@ -53,9 +53,9 @@ async def test_cpu_route_with_flag(door: str, make_settings: SettingsFactory) ->
 
 def test_flag_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TANDEM_BENCH_ROUTES", "1")
-    assert Settings(_env_file=None).bench_routes is True  # type: ignore[call-arg]
+    assert Settings(_env_file=None).bench_routes is True
     monkeypatch.delenv("TANDEM_BENCH_ROUTES")
-    assert Settings(_env_file=None).bench_routes is False  # type: ignore[call-arg]
+    assert Settings(_env_file=None).bench_routes is False
 
 
 def test_burn_cpu_uses_at_least_its_share() -> None:

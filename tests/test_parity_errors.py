@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import serving
 
-from conftest import serving
 from tandem.core import migrate
 from tandem.core.settings import Settings
 from tandem.protocol.requests import MAX_PAGE
@@ -172,7 +172,7 @@ async def test_method_not_allowed(
 
 TOO_LARGE = "x" * 4097
 AT_LIMIT = "x" * 4096
-OVER_THE_LIMIT = [
+OVER_THE_LIMIT: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/alerts", {"content": TOO_LARGE.encode()}),
     ("PUT", "/alerts", {"content": TOO_LARGE.encode()}),
     ("POST", "/alerts", {"content": b"", "params": {"message": TOO_LARGE}}),
@@ -252,7 +252,7 @@ class TestSmallBodyLimit:
 
 
 # One request per kind of answer: each must carry an X-Request-ID.
-EVERY_KIND_OF_ANSWER = [
+EVERY_KIND_OF_ANSWER: list[tuple[str, str, dict[str, Any], int]] = [
     ("POST", "/alerts", {"content": b"x"}, 200),
     ("GET", "/alerts/json", {"params": {"poll": "1"}}, 200),
     ("POST", "/api/v1/topics/alerts/messages", {"json": {}}, 201),
@@ -303,7 +303,11 @@ async def test_missing_or_insane_request_id_is_replaced(
     status: int,
     incoming: str | bytes | None,
 ) -> None:
-    headers = {} if incoming is None else {"X-Request-ID": incoming}
+    headers: dict[str, str] | dict[bytes, bytes] = {}
+    if isinstance(incoming, bytes):
+        headers = {b"X-Request-ID": incoming}
+    elif incoming is not None:
+        headers = {"X-Request-ID": incoming}
     response = await client.request(method, url, headers=headers, **kwargs)
     assert response.status_code == status
     generated = response.headers["x-request-id"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from tests.conftest import SettingsFactory
 
-from conftest import SettingsFactory
 from tandem.core import migrate
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings

@@ -122,7 +122,9 @@ RAW_VALUE = {
 async def test_option_alias(
     client: httpx.AsyncClient, field: str, expected: object, source: str, name: str
 ) -> None:
-    where = {"headers" if source == "header" else "params": {name: RAW_VALUE[field]}}
+    where: dict[str, Any] = {
+        "headers" if source == "header" else "params": {name: RAW_VALUE[field]}
+    }
     data = await publish_ok(client, content=b"hi", **where)
     assert data[field] == expected
     assert data.keys() == BASE_KEYS | {field}
@@ -134,7 +136,8 @@ async def test_option_alias(
 async def test_priority_values(
     client: httpx.AsyncClient, value: str, expected: int, source: str
 ) -> None:
-    data = await publish_ok(client, content=b"hi", **{source: {"priority": value}})
+    options: dict[str, Any] = {source: {"priority": value}}
+    data = await publish_ok(client, content=b"hi", **options)
     assert data["priority"] == expected
 
 
@@ -203,7 +206,8 @@ async def test_http_priority_header_of_a_proxy_is_ignored(client: httpx.AsyncCli
 async def test_cache_no_answers_but_stores_nothing(
     client: httpx.AsyncClient, where: str, value: dict[str, str]
 ) -> None:
-    data = await publish_ok(client, content=b"live only", **{where: value})
+    options: dict[str, Any] = {where: value}
+    data = await publish_ok(client, content=b"live only", **options)
     assert data["message"] == "live only"
     assert await poll(client) == []
     assert (await client.get("/api/v1/topics")).json() == {"topics": []}
@@ -272,7 +276,7 @@ async def test_empty_body_is_triggered(client: httpx.AsyncClient, method: str, b
     ],
 )
 async def test_message_option_when_body_empty(
-    client: httpx.AsyncClient, where: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, where: dict[str, Any]
 ) -> None:
     data = await publish_ok(client, content=b"", **where)
     assert data["message"] == "from option"

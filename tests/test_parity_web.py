@@ -17,10 +17,10 @@ import flask
 import httpx
 import pytest
 from flask.sessions import SecureCookieSessionInterface
+from tests.conftest import SettingsFactory, serving
 from tests.servers import ServerPool, gunicorn, hypercorn
 from tests.streamclients import Subscription, http_client
 
-from conftest import SettingsFactory, serving
 from tandem.core import migrate
 from tandem.core.runtime import Runtime
 from tandem.core.settings import Settings

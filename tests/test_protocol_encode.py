@@ -180,6 +180,7 @@ def _read_server_frame(frame: bytes) -> tuple[Opcode, str]:
     (received,) = list(client.received_frames())
     assert received.frame_finished
     assert received.message_finished
+    assert isinstance(received.payload, str)
     return received.opcode, received.payload
 
 
