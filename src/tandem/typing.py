@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 
@@ -18,3 +18,5 @@ class QueryMap(Protocol):
     """What the protocol layer needs of query parameters: werkzeug's ``MultiDict`` fits."""
 
     def get(self, key: str, /) -> str | None: ...
+
+    def __iter__(self) -> Iterator[str]: ...

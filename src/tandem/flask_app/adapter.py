@@ -98,7 +98,8 @@ def _request(row: Endpoint, args: dict[str, str], door: FlaskDoor) -> Request:
     return Request(
         endpoint=row.endpoint,
         method=request.method,
-        full_path=request.full_path,
+        # Only the pages use it (back to this page after signing in); building it costs.
+        full_path=request.full_path if row.blueprint == "main" else "",
         args=args,
         headers=request.headers,
         query=request.args,

@@ -28,6 +28,10 @@ class Options:
         self._headers = {key.lower(): value for key, value in headers.items()}
         self._query = query
 
+    def names(self) -> set[str]:
+        """Every option name the request carries (header names lowercased), given or blank."""
+        return {*self._headers, *self._query}
+
     def get(self, *names: str) -> str | None:
         # Every header alias before any query alias, as ntfy does: a ``t`` header
         # beats a ``title`` parameter.

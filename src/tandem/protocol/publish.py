@@ -155,7 +155,13 @@ def parse_bool(value: str | None, default: bool, name: str) -> bool:
     raise InvalidInput(f"invalid value for {name!r}: use yes or no")
 
 
+_REFUSABLE = frozenset(alias for aliases, _ in UNSUPPORTED for alias in aliases) | set(TEMPLATE)
+
+
 def _refuse_unsupported(options: Options) -> None:
+    # Every publish passes here: one set intersection, and the lookups only when it hits.
+    if _REFUSABLE.isdisjoint(options.names()):
+        return
     for aliases, why in UNSUPPORTED:
         if options.get(*aliases) is not None:
             raise InvalidInput(why)
